@@ -1,0 +1,3 @@
+"""Hookline: self-hosted webhook delivery."""
+
+__version__ = "0.1.0"

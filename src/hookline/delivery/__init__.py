@@ -1,0 +1,1 @@
+"""Delivery: the SSRF guard, the HTTP sender and the delivery workers."""

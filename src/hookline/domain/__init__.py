@@ -1,0 +1,1 @@
+"""Pure records and rules. Standard library only: no I/O, no framework."""

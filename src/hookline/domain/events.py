@@ -1,0 +1,48 @@
+"""Events and the exact bytes Hookline sends for them."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from hookline.domain.times import iso_ms
+
+
+def canonical_json(value: Any) -> bytes:
+    """Serialise like JavaScript's ``JSON.stringify``: no spaces, non-ASCII kept, UTF-8.
+
+    ``allow_nan=False`` because JSON.stringify has no NaN/Infinity (it writes ``null``); we
+    refuse them at the door instead of sending something a receiver re-serialises differently.
+    """
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode(
+        "utf-8"
+    )
+
+
+def event_body(
+    event_id: str, event: str, created_at: datetime, client_cuid: str | None, data: Any
+) -> bytes:
+    """The delivery body, identical on every attempt (contract section 4)."""
+    return canonical_json(
+        {
+            "id": event_id,
+            "event": event,
+            "createdAt": iso_ms(created_at),
+            "clientCuid": client_cuid,
+            "data": data,
+        }
+    )
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """An accepted event, about to be stored with its deliveries."""
+
+    id: str
+    tenant_id: str
+    event: str
+    client_cuid: str | None
+    body: bytes
+    created_at: datetime
