@@ -21,6 +21,27 @@ def canonical_json(value: Any) -> bytes:
     )
 
 
+def _js_number(text: str) -> float | int:
+    # JSON.stringify writes 1.0 as 1: keep integral numbers integral so the stored bytes are
+    # what JavaScript would send, and what a Python receiver re-serialises from them.
+    value = float(text)
+    if value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    return value
+
+
+def _no_constants(text: str) -> Any:
+    raise ValueError(f"{text} is not valid JSON")
+
+
+def parse_json(raw: bytes | str) -> Any:
+    """Parse a request body as JavaScript would see it (NaN/Infinity refused).
+
+    Raises ValueError (json.JSONDecodeError is one) when the body is not JSON.
+    """
+    return json.loads(raw, parse_float=_js_number, parse_constant=_no_constants)
+
+
 def event_body(
     event_id: str, event: str, created_at: datetime, client_cuid: str | None, data: Any
 ) -> bytes:
