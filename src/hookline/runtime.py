@@ -7,27 +7,41 @@ injected resolver (DNS is the one thing tests may not do for real).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
+import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 from hookline import __version__
 from hookline.config import MIN_SECRET_KEY_LENGTH, Settings
 from hookline.delivery import ssrf
+from hookline.delivery.engine import Engine, EngineConfig
+from hookline.delivery.retry import RetryPolicy
+from hookline.delivery.sender import Sender
+from hookline.delivery.transport import make_session
 from hookline.domain.times import Clock, utcnow
 from hookline.errors import ConfigError
+from hookline.metrics import Metrics
 from hookline.secretbox import SecretBox
 from hookline.services.accounts import AccountService, IssuedKey
 from hookline.services.catalog import CatalogService
+from hookline.services.deliveries import DeliveryService
+from hookline.services.events import EventService
+from hookline.services.ratelimit import RateLimiter
+from hookline.services.testing import WebhookTester
 from hookline.services.webhooks import UrlGuard, WebhookService
 from hookline.store import Store, open_store
 
 log = logging.getLogger("hookline")
 
 KEY_FILE_NAME = "hookline.key"
+TEST_CONNECTIONS = 16  # outbound connections kept for the test endpoint beside the workers
+PER_ENDPOINT_FLOOR = 8
 
 
 @dataclass
@@ -40,10 +54,17 @@ class Services:
     catalog: CatalogService
     webhooks: WebhookService
     resolver: ssrf.Resolver
+    events: EventService
+    deliveries: DeliveryService
+    tester: WebhookTester
+    sender: Sender
+    engine: Engine
+    metrics: Metrics
     roles: set[str] = field(default_factory=set)  # which halves run here: "api", "engine"
 
     async def close(self) -> None:
-        """Release the database."""
+        """Release outbound connections and the database."""
+        await self.sender.close()
         await self.store.close()
 
 
@@ -113,13 +134,54 @@ async def build_services(
         raise
     resolver = resolver or ssrf.system_resolver
     catalog = CatalogService(store, clock)
+    webhooks = WebhookService(store, box, catalog, make_url_guard(settings, resolver), clock)
+    metrics = Metrics()
+    sender = Sender(
+        make_session(
+            resolver=resolver,
+            allowed=settings.allowed_networks,
+            limit=settings.worker_concurrency + TEST_CONNECTIONS,
+        ),
+        timeout=settings.delivery_timeout,
+        allowed=settings.allowed_networks,
+        user_agent=f"Hookline/{__version__}",
+    )
+    engine = Engine(
+        store,
+        sender,
+        box,
+        RetryPolicy(settings.max_retries, settings.retry_base_delay, settings.retry_max_delay),
+        engine_config(settings),
+        metrics,
+        clock,
+    )
     return Services(
         settings=settings,
         store=store,
         accounts=AccountService(store, clock),
         catalog=catalog,
-        webhooks=WebhookService(store, box, catalog, make_url_guard(settings, resolver), clock),
+        webhooks=webhooks,
         resolver=resolver,
+        events=EventService(store, catalog, clock),
+        deliveries=DeliveryService(store, clock),
+        tester=WebhookTester(store, webhooks, catalog, sender, RateLimiter(), clock),
+        sender=sender,
+        engine=engine,
+        metrics=metrics,
+    )
+
+
+def engine_config(settings: Settings) -> EngineConfig:
+    """The engine's knobs from the settings."""
+    return EngineConfig(
+        concurrency=settings.worker_concurrency,
+        # A quarter of the slots per endpoint: one hanging endpoint cannot take them all.
+        per_endpoint=min(
+            settings.worker_concurrency,
+            max(PER_ENDPOINT_FLOOR, settings.worker_concurrency // 4),
+        ),
+        timeout=settings.delivery_timeout,
+        log_retention=timedelta(days=settings.log_retention_days),
     )
 
 
@@ -146,13 +208,15 @@ async def run_api(
     roles: set[str],
     announce: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True),
 ) -> None:
-    """Serve the HTTP API (and UI) until SIGINT/SIGTERM."""
+    """Serve the HTTP API (and UI), plus the delivery engine when ``"engine"`` is in
+    ``roles``, until SIGINT/SIGTERM; then stop claiming and let attempts in flight finish."""
     import uvicorn
 
     from hookline.api.app import create_app
 
     services = await build_services(settings)
     services.roles = roles
+    engine_task: asyncio.Task[None] | None = None
     try:
         issued = await bootstrap_keys(services)
         app = create_app(services)
@@ -166,6 +230,8 @@ async def run_api(
             server_header=False,
         )
         server = uvicorn.Server(config)
+        if "engine" in roles:
+            engine_task = asyncio.create_task(services.engine.run(), name="hookline-engine")
         host = f"[{settings.host}]" if ":" in settings.host else settings.host
         announce(
             f"Hookline {__version__} on http://{host}:{settings.port} "
@@ -177,4 +243,30 @@ async def run_api(
             )
         await server.serve()
     finally:
+        if engine_task is not None:
+            services.engine.stop()
+            await engine_task
+        await services.close()
+
+
+async def run_worker(
+    settings: Settings,
+    *,
+    announce: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True),
+) -> None:
+    """Run only the delivery engine until SIGINT/SIGTERM, then drain and exit."""
+    services = await build_services(settings)
+    services.roles = {"engine"}
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, services.engine.stop)
+    try:
+        announce(
+            f"Hookline {__version__} worker ({describe_database(settings)}), "
+            f"{settings.worker_concurrency} deliveries in flight at most"
+        )
+        await services.engine.run()
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
         await services.close()

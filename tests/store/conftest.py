@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +16,7 @@ import asyncpg
 import pytest
 
 from hookline.domain.times import from_epoch_ms, to_epoch_ms
+from hookline.store import Store, open_store
 
 
 class RawSql:
@@ -44,6 +46,27 @@ class RawSql:
         pg = await asyncpg.connect(self.url, timeout=5)
         try:
             return [tuple(row) for row in await pg.fetch(numbered, *args)]
+        finally:
+            await pg.close()
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run one statement once per row, all in one transaction (bulk setup)."""
+        if self.dialect == "sqlite":
+            params = [
+                [to_epoch_ms(a) if isinstance(a, datetime) else a for a in row] for row in rows
+            ]
+            conn = sqlite3.connect(self.url.removeprefix("sqlite:///"), timeout=10)
+            try:
+                conn.executemany(sql, params)
+                conn.commit()
+            finally:
+                conn.close()
+            return
+        counter = iter(range(1, sql.count("?") + 1))
+        numbered = re.sub(r"\?", lambda _: f"${next(counter)}", sql)
+        pg = await asyncpg.connect(self.url, timeout=5)
+        try:
+            await pg.executemany(numbered, rows)
         finally:
             await pg.close()
 
@@ -126,3 +149,15 @@ def raw(database_url: str) -> RawSql:
 def raw_sql() -> type[RawSql]:
     """The RawSql class, for tests that need raw SQL on a URL of their own."""
     return RawSql
+
+
+@pytest.fixture
+async def other_store(database_url: str, store: Store) -> AsyncIterator[Store]:
+    """A second, separately opened store on the same database as ``store``: to the database,
+    another process (concurrent claimers, concurrent publishes, cross-process wake-ups)."""
+    opened = open_store(database_url)
+    await opened.open()
+    try:
+        yield opened
+    finally:
+        await opened.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -25,6 +26,8 @@ def _js_number(text: str) -> float | int:
     # JSON.stringify writes 1.0 as 1: keep integral numbers integral so the stored bytes are
     # what JavaScript would send, and what a Python receiver re-serialises from them.
     value = float(text)
+    if not math.isfinite(value):  # 1e999: JavaScript reads Infinity and would send null
+        raise ValueError(f"number {text[:50]} is out of range")
     if value.is_integer() and abs(value) < 2**53:
         return int(value)
     return value

@@ -114,6 +114,20 @@ class AccountService:
         key, tenant = found
         return Principal(tenant, key)
 
+    async def operator(self, tenant_name: str) -> Principal:
+        """The principal of someone at the machine's shell acting for a tenant (``hookline
+        emit``): an admin of that tenant who needs no API key, because shell access to the
+        database's settings is already full access."""
+        tenant = await self.tenant_named(tenant_name)
+        key = ApiKey(
+            id="key_shell",
+            tenant_id=tenant.id,
+            role=Role.ADMIN,
+            prefix="shell",
+            created_at=self._clock(),
+        )
+        return Principal(tenant, key)
+
     # -- bootstrap ---------------------------------------------------------------------------
     async def default_tenant(self) -> Tenant:
         """Tenant ``default``, created if missing."""

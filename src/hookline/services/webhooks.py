@@ -9,9 +9,15 @@ from datetime import datetime
 from hookline.domain.paging import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, page_of
 from hookline.domain.tenants import Permission, Principal
 from hookline.domain.times import Clock, utcnow
-from hookline.domain.webhooks import Webhook, WebhookChanges, WebhookDraft, check_fields
+from hookline.domain.webhooks import (
+    Webhook,
+    WebhookChanges,
+    WebhookDraft,
+    check_fields,
+    has_control_chars,
+)
 from hookline.errors import FieldError, NotFound, UrlNotAllowed, ValidationFailed
-from hookline.ids import IdPrefix, new_id
+from hookline.ids import IdPrefix, looks_like, new_id
 from hookline.secretbox import SecretBox
 from hookline.services.access import require
 from hookline.services.catalog import CatalogService
@@ -50,7 +56,7 @@ class WebhookService:
         )
         errors += await self._unknown_events(draft.events, allowed_extra=())
         _raise_if(errors)
-        await self._check_url(draft.url)
+        await self.check_url(draft.url)
         now = self._clock()
         webhook_id = new_id(IdPrefix.WEBHOOK)
         webhook = Webhook(
@@ -91,6 +97,8 @@ class WebhookService:
         after_id = None
         if cursor is not None and (after_id := decode_cursor(cursor)) is None:
             errors.append(FieldError("cursor", "is not a cursor from a previous page"))
+        if event is not None and has_control_chars(event):
+            errors.append(FieldError("event", "must not contain control characters"))
         _raise_if(errors)
         rows = await self._store.list_webhooks(
             principal.tenant.id,
@@ -116,7 +124,7 @@ class WebhookService:
             errors += await self._unknown_events(changes.events, allowed_extra=current.events)
         _raise_if(errors)
         if changes.url is not None and changes.url != current.url:
-            await self._check_url(changes.url)
+            await self.check_url(changes.url)
         updated = _merged(current, changes, self._clock())
         if changes.secret_given:
             updated = replace(updated, secret_ciphertext=self._seal(changes.secret, current.id))
@@ -128,7 +136,9 @@ class WebhookService:
     async def delete(self, principal: Principal, webhook_id: str) -> None:
         """Delete a webhook; its pending deliveries are cancelled, its logs stay."""
         require(principal, Permission.MANAGE)
-        if not await self._store.delete_webhook(principal.tenant.id, webhook_id, self._clock()):
+        if not looks_like(IdPrefix.WEBHOOK, webhook_id) or not await self._store.delete_webhook(
+            principal.tenant.id, webhook_id, self._clock()
+        ):
             raise NotFound("webhook not found")
 
     async def reveal_secret(self, principal: Principal, webhook_id: str) -> str | None:
@@ -144,6 +154,9 @@ class WebhookService:
 
     # -- helpers -----------------------------------------------------------------------------
     async def _live(self, principal: Principal, webhook_id: str) -> Webhook:
+        # An id that cannot exist never reaches the store: PostgreSQL refuses NUL in text.
+        if not looks_like(IdPrefix.WEBHOOK, webhook_id):
+            raise NotFound("webhook not found")
         webhook = await self._store.get_webhook(principal.tenant.id, webhook_id)
         if webhook is None:
             raise NotFound("webhook not found")
@@ -161,7 +174,8 @@ class WebhookService:
             if name not in known
         ]
 
-    async def _check_url(self, url: str) -> None:
+    async def check_url(self, url: str) -> None:
+        """The SSRF check of create/update/test; UrlNotAllowed names the field ``url``."""
         try:
             await self._url_guard(url)
         except UrlNotAllowed as exc:

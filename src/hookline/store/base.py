@@ -11,10 +11,22 @@ Times in and out are timezone-aware UTC ``datetime``s with millisecond precision
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from hookline.domain.deliveries import (
+    AttemptLog,
+    ClaimedDelivery,
+    Completion,
+    Delivery,
+    DeliveryStatus,
+    PublishResult,
+    QueueStats,
+    Trigger,
+)
+from hookline.domain.events import NewEvent
 from hookline.domain.tenants import ApiKey, Tenant
 from hookline.domain.webhooks import EventType, Webhook
 
@@ -27,6 +39,56 @@ class WebhookFilter:
     event: str | None = None
     after_id: str | None = None  # ids sort by creation; the page starts after this one
     limit: int = 50
+
+
+@dataclass(frozen=True)
+class LogFilter:
+    """The attempt-log query; newest first, the page starts before ``before_id``."""
+
+    webhook_id: str | None = None
+    event: str | None = None
+    event_id: str | None = None
+    delivery_id: str | None = None
+    success: bool | None = None
+    trigger: Trigger | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    before_id: str | None = None
+    limit: int = 50
+
+
+@dataclass(frozen=True)
+class DeliveryFilter:
+    """The deliveries query; newest first, the page starts before ``before_id``."""
+
+    webhook_id: str | None = None
+    event_id: str | None = None
+    status: DeliveryStatus | None = None
+    before_id: str | None = None
+    limit: int = 50
+
+
+@dataclass(frozen=True)
+class IdempotencyClaim:
+    """Publish under an ``Idempotency-Key``.
+
+    If the tenant used ``key`` at or after ``not_before``, nothing is stored and the first
+    answer is returned; otherwise the answer ``render(results)`` is recorded with the events,
+    in the same transaction.
+    """
+
+    tenant_id: str
+    key: str
+    not_before: datetime
+    render: Callable[[list[PublishResult]], str]
+
+
+@dataclass(frozen=True)
+class PublishOutcome:
+    """Fresh results, or (``replayed``) the JSON answered the first time for this key."""
+
+    results: list[PublishResult]
+    replayed: str | None = None
 
 
 class Store(Protocol):
@@ -110,3 +172,66 @@ class Store(Protocol):
     async def delete_webhook(self, tenant_id: str, webhook_id: str, now: datetime) -> bool:
         """Delete a webhook: it disappears, its pending deliveries are cancelled, its history
         (deliveries and logs) stays readable. False if there is no such live webhook."""
+
+    # -- publishing (the outbox) -------------------------------------------------------------
+    async def publish(
+        self, events: list[NewEvent], idempotency: IdempotencyClaim | None, now: datetime
+    ) -> PublishOutcome:
+        """Store the events and one ``pending`` delivery per matching webhook, in ONE
+        transaction, with a set-based fan-out (never one round trip per webhook).
+
+        Matching: live, enabled webhooks of the event's tenant subscribed to the event name,
+        whose ``client_cuids`` is empty or contains the event's ``client_cuid``. Delivery ids
+        are ``'dlv_' || <event id body> || <webhook id body>``. Wakes the workers after commit.
+        """
+
+    async def wait_for_work(self, max_wait: float) -> bool:
+        """Sleep until new work is published (in this process or, on PostgreSQL, any other)
+        or ``max_wait`` seconds pass. True if woken by work."""
+
+    # -- the queue -----------------------------------------------------------------------------
+    async def claim_due(
+        self, now: datetime, limit: int, lease_until: datetime, token: str
+    ) -> list[ClaimedDelivery]:
+        """Lease up to ``limit`` due deliveries: ``pending`` with ``next_attempt_at <= now``, or
+        ``delivering`` whose lease expired; only of enabled, live webhooks of enabled tenants.
+        Oldest due first. Each gets ``status='delivering'``, this ``token`` and the lease."""
+
+    async def complete(self, completions: list[Completion], now: datetime) -> int:
+        """Apply attempt outcomes in one transaction and insert every attempt's log.
+
+        A delivery changes only while its lease token matches; returns how many did. A retry
+        (``pending``) of a webhook disabled or deleted meanwhile becomes ``cancelled``.
+        """
+
+    async def release(self, leases: list[tuple[str, str]], next_attempt_at: datetime) -> int:
+        """Give leased deliveries ``(id, token)`` back unattempted, due at ``next_attempt_at``."""
+
+    async def next_due_at(self) -> datetime | None:
+        """When the earliest ``pending`` delivery falls due (None if there is none)."""
+
+    async def queue_stats(self, now: datetime) -> QueueStats:
+        """Live deliveries, due ones, and the age of the oldest due one."""
+
+    async def cancel_orphans(self, now: datetime) -> int:
+        """Cancel live deliveries whose webhook is disabled or deleted and that nobody holds
+        (``pending``, or ``delivering`` with an expired lease)."""
+
+    async def purge(self, logs_before: datetime, idempotency_before: datetime) -> int:
+        """Delete attempt logs and idempotency keys older than the limits; rows deleted."""
+
+    # -- reading history -----------------------------------------------------------------------
+    async def insert_log(self, log: AttemptLog) -> None:
+        """Store one attempt log that belongs to no leased delivery (a test attempt)."""
+
+    async def list_logs(self, tenant_id: str, query: LogFilter) -> list[AttemptLog]:
+        """Up to ``query.limit`` logs of the tenant, newest first (``id`` descending)."""
+
+    async def list_deliveries(self, tenant_id: str, query: DeliveryFilter) -> list[Delivery]:
+        """Up to ``query.limit`` deliveries of the tenant, newest first."""
+
+    async def get_delivery(self, tenant_id: str, delivery_id: str) -> Delivery | None:
+        """One delivery of the tenant (of a deleted webhook too)."""
+
+    async def insert_delivery(self, delivery: Delivery) -> None:
+        """Queue one delivery of an existing event (a resend). Wakes the workers."""

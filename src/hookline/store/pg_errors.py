@@ -79,12 +79,17 @@ def translated(where: str, *, conflict: str, secret: str | None) -> Iterator[Non
     """Turn driver errors raised inside the block into Hookline's errors.
 
     A uniqueness clash becomes :class:`Conflict` (with ``conflict`` as its message); a lost
-    or refused connection becomes :class:`StoreUnavailable` naming ``where``.
+    or refused connection becomes :class:`StoreUnavailable` naming ``where``; so does a
+    transaction the server rolled back to break a deadlock or a serialisation conflict
+    between concurrent writers (trying again is the cure, as for a lost connection).
     """
     try:
         yield
     except asyncpg.UniqueViolationError as exc:
         raise Conflict(conflict) from exc
+    except asyncpg.exceptions.TransactionRollbackError as exc:
+        reason = short_reason(exc, secret=secret)
+        raise StoreUnavailable(f"PostgreSQL rolled the transaction back: {reason}") from exc
     except asyncpg.InterfaceError as exc:
         if not is_closed_error(exc):
             raise

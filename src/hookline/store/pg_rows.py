@@ -11,6 +11,15 @@ from typing import Any
 
 import asyncpg
 
+from hookline.domain.deliveries import (
+    AttemptLog,
+    ClaimedDelivery,
+    Completion,
+    Delivery,
+    DeliveryStatus,
+    Trigger,
+)
+from hookline.domain.events import NewEvent
 from hookline.domain.tenants import ApiKey, Role, Tenant
 from hookline.domain.webhooks import EventType, Webhook
 
@@ -117,4 +126,137 @@ def webhook_params(webhook: Webhook) -> tuple[Any, ...]:
         webhook.secret_ciphertext,
         webhook.ssl_verification,
         webhook.enabled,
+    )
+
+
+# -- the queue and its history -------------------------------------------------------------------
+
+
+def event_arrays(events: list[NewEvent]) -> tuple[list[Any], ...]:
+    """The ``publish`` query's per-event arrays: ids, tenants, names, clients, bodies, times."""
+    return (
+        [e.id for e in events],
+        [e.tenant_id for e in events],
+        [e.event for e in events],
+        [e.client_cuid for e in events],
+        [e.body for e in events],
+        [ms(e.created_at) for e in events],
+    )
+
+
+def completion_arrays(completions: list[Completion]) -> tuple[list[Any], ...]:
+    """The ``complete_deliveries`` query's per-completion arrays, in its parameter order."""
+    return (
+        [c.delivery_id for c in completions],
+        [c.lease_token for c in completions],
+        [c.status.value for c in completions],
+        [c.attempts for c in completions],
+        [ms_or_none(c.next_attempt_at) for c in completions],
+        [c.last_status_code for c in completions],
+        [c.last_error for c in completions],
+    )
+
+
+def log_params(log: AttemptLog) -> tuple[Any, ...]:
+    """``insert_log`` parameters; the header dicts travel as JSONB."""
+    return (
+        log.id,
+        log.tenant_id,
+        log.delivery_id,
+        log.webhook_id,
+        log.event_id,
+        log.event,
+        log.client_cuid,
+        log.attempt,
+        log.trigger.value,
+        log.url,
+        log.request_headers,
+        log.request_body,
+        log.status_code,
+        log.response_headers,
+        log.response_body,
+        log.duration_ms,
+        log.success,
+        log.error,
+        ms(log.created_at),
+    )
+
+
+def delivery_params(delivery: Delivery) -> tuple[Any, ...]:
+    """``insert_delivery`` parameters."""
+    return (
+        delivery.id,
+        delivery.tenant_id,
+        delivery.webhook_id,
+        delivery.event_id,
+        delivery.event,
+        delivery.trigger.value,
+        delivery.status.value,
+        delivery.attempts,
+        ms_or_none(delivery.next_attempt_at),
+        ms(delivery.created_at),
+        ms(delivery.updated_at),
+    )
+
+
+def claimed_from(row: asyncpg.Record) -> ClaimedDelivery:
+    """A ``claim_due`` row: the leased delivery with its event body and webhook target."""
+    return ClaimedDelivery(
+        id=row["id"],
+        tenant_id=row["tenant_id"],
+        webhook_id=row["webhook_id"],
+        event_id=row["event_id"],
+        event=row["event"],
+        client_cuid=row["client_cuid"],
+        trigger=Trigger(row["trigger"]),
+        attempts=row["attempts"],
+        lease_token=row["lease_token"],
+        url=row["url"],
+        secret_ciphertext=row["secret_enc"],
+        ssl_verification=row["ssl_verification"],
+        body=bytes(row["body"]),
+    )
+
+
+def delivery_from(row: asyncpg.Record) -> Delivery:
+    """A ``deliveries`` row."""
+    return Delivery(
+        id=row["id"],
+        tenant_id=row["tenant_id"],
+        webhook_id=row["webhook_id"],
+        event_id=row["event_id"],
+        event=row["event"],
+        trigger=Trigger(row["trigger"]),
+        status=DeliveryStatus(row["status"]),
+        attempts=row["attempts"],
+        next_attempt_at=row["next_attempt_at"],
+        last_status_code=row["last_status_code"],
+        last_error=row["last_error"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def log_from(row: asyncpg.Record) -> AttemptLog:
+    """A ``delivery_logs`` row; JSONB headers become dicts."""
+    return AttemptLog(
+        id=row["id"],
+        tenant_id=row["tenant_id"],
+        delivery_id=row["delivery_id"],
+        webhook_id=row["webhook_id"],
+        event_id=row["event_id"],
+        event=row["event"],
+        client_cuid=row["client_cuid"],
+        attempt=row["attempt"],
+        trigger=Trigger(row["trigger"]),
+        url=row["url"],
+        request_headers=row["request_headers"],
+        request_body=row["request_body"],
+        status_code=row["status_code"],
+        response_headers=row["response_headers"],
+        response_body=row["response_body"],
+        duration_ms=row["duration_ms"],
+        success=row["success"],
+        error=row["error"],
+        created_at=row["created_at"],
     )

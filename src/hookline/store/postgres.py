@@ -2,7 +2,9 @@
 
 Many Hookline processes may share one database, so anything that must happen once
 (migrations) is serialised with an advisory lock. Every method runs in one transaction (a
-single statement is one); driver errors are translated here and nowhere else.
+single statement is one); driver errors are translated here and nowhere else. The outbox and
+the queue are in :class:`~hookline.store.pg_queue.PgQueue`, which this store extends and lends
+connections to; the wake-up of workers is :mod:`~hookline.store.pg_wakeup`.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from hookline.errors import StoreUnavailable
 from hookline.store import pg_errors
 from hookline.store import pg_rows as rows
 from hookline.store.base import WebhookFilter
+from hookline.store.pg_queue import PgQueue
+from hookline.store.pg_wakeup import WorkListener
 from hookline.store.sql import migrations, queries
 
 if TYPE_CHECKING:  # the driver's classes are generic only in its stubs
@@ -33,7 +37,7 @@ POOL_MIN, POOL_MAX = 1, 10
 MIGRATION_LOCK = 0x686F6F6B6C696E65  # "hookline": one migrate() at a time per database
 
 
-class PostgresStore:
+class PostgresStore(PgQueue):
     """:class:`~hookline.store.base.Store` on PostgreSQL 13+.
 
     Args:
@@ -47,6 +51,7 @@ class PostgresStore:
         self._secret = pg_errors.dsn_password(dsn)
         self._q = queries("postgres")
         self._pool: asyncpg.Pool[asyncpg.Record] | None = None
+        self._listener: WorkListener | None = None  # LISTENs for new work once a worker waits
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -66,9 +71,13 @@ class PostgresStore:
             # InterfaceError/ValueError: a malformed DSN; PostgresError: refused by the
             # server (bad password, no such database, too many connections...).
             raise StoreUnavailable(self._unreachable(exc)) from None
+        self._listener = WorkListener(self._dsn, self._unreachable)
 
     async def close(self) -> None:
-        """Close the pool; safe to call twice."""
+        """Close the pool and the listening connection; safe to call twice."""
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            await listener.close()
         pool, self._pool = self._pool, None
         if pool is not None:
             await pool.close()

@@ -11,7 +11,6 @@ disk before the API answers, which is the promise behind 202.
 from __future__ import annotations
 
 import asyncio
-import json
 import sqlite3
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -20,11 +19,27 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from hookline.domain.tenants import ApiKey, Role, Tenant
+from hookline.domain.deliveries import (
+    AttemptLog,
+    ClaimedDelivery,
+    Completion,
+    Delivery,
+    PublishResult,
+    QueueStats,
+)
+from hookline.domain.events import NewEvent
+from hookline.domain.tenants import ApiKey, Tenant
 from hookline.domain.times import from_epoch_ms, to_epoch_ms
 from hookline.domain.webhooks import EventType, Webhook
 from hookline.errors import Conflict, StoreUnavailable
-from hookline.store.base import WebhookFilter
+from hookline.store import sqlite_rows as rowmap
+from hookline.store.base import (
+    DeliveryFilter,
+    IdempotencyClaim,
+    LogFilter,
+    PublishOutcome,
+    WebhookFilter,
+)
 from hookline.store.sql import migrations, queries
 
 T = TypeVar("T")
@@ -39,6 +54,8 @@ class SqliteStore:
         self.path = Path(path)
         self._conn: sqlite3.Connection | None = None
         self._thread: ThreadPoolExecutor | None = None
+        # One process owns an SQLite file, so an in-process signal is enough to wake workers.
+        self._work = asyncio.Event()
 
     # -- plumbing --------------------------------------------------------------------------
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -135,14 +152,14 @@ class SqliteStore:
 
     async def get_tenant(self, tenant_id: str) -> Tenant | None:
         row = await self._one(Q["get_tenant"], {"id": tenant_id})
-        return _tenant(row) if row else None
+        return rowmap.tenant(row) if row else None
 
     async def get_tenant_by_name(self, name: str) -> Tenant | None:
         row = await self._one(Q["get_tenant_by_name"], {"name": name})
-        return _tenant(row) if row else None
+        return rowmap.tenant(row) if row else None
 
     async def list_tenants(self) -> list[Tenant]:
-        return [_tenant(r) for r in await self._all(Q["list_tenants"], {})]
+        return [rowmap.tenant(r) for r in await self._all(Q["list_tenants"], {})]
 
     async def set_tenant_enabled(self, tenant_id: str, enabled: bool) -> bool:
         params = {"id": tenant_id, "enabled": int(enabled)}
@@ -167,11 +184,11 @@ class SqliteStore:
         tenant = Tenant(
             row["t_id"], row["t_name"], bool(row["t_enabled"]), from_epoch_ms(row["t_created_at"])
         )
-        return _api_key(row), tenant
+        return rowmap.api_key(row), tenant
 
     async def list_api_keys(self, tenant_id: str | None = None) -> list[ApiKey]:
         rows = await self._all(Q["list_api_keys"], {"tenant_id": tenant_id})
-        return [_api_key(r) for r in rows]
+        return [rowmap.api_key(r) for r in rows]
 
     async def revoke_api_key(self, key_id: str, now: datetime) -> bool:
         return await self._changed(Q["revoke_api_key"], {"id": key_id, "now": _ms(now)})
@@ -183,7 +200,7 @@ class SqliteStore:
     # -- event catalogue -------------------------------------------------------------------
     async def list_event_types(self, include_removed: bool = False) -> list[EventType]:
         rows = await self._all(Q["list_event_types"], {"include_removed": int(include_removed)})
-        return [_event_type(r) for r in rows]
+        return [rowmap.event_type(r) for r in rows]
 
     async def upsert_event_type(self, event_type: EventType) -> bool:
         params = {
@@ -210,7 +227,7 @@ class SqliteStore:
 
     # -- webhooks --------------------------------------------------------------------------
     async def insert_webhook(self, webhook: Webhook) -> None:
-        params = _webhook_params(webhook)
+        params = rowmap.webhook_params(webhook)
 
         def insert(conn: sqlite3.Connection) -> None:
             with self._write(conn):
@@ -221,7 +238,7 @@ class SqliteStore:
 
     async def get_webhook(self, tenant_id: str, webhook_id: str) -> Webhook | None:
         row = await self._one(Q["get_webhook"], {"id": webhook_id, "tenant_id": tenant_id})
-        return _webhook(row) if row else None
+        return rowmap.webhook(row) if row else None
 
     async def list_webhooks(self, tenant_id: str, query: WebhookFilter) -> list[Webhook]:
         params = {
@@ -231,10 +248,10 @@ class SqliteStore:
             "event": query.event,
             "limit": query.limit,
         }
-        return [_webhook(r) for r in await self._all(Q["list_webhooks"], params)]
+        return [rowmap.webhook(r) for r in await self._all(Q["list_webhooks"], params)]
 
     async def update_webhook(self, webhook: Webhook, *, cancel_pending: bool) -> bool:
-        params = _webhook_params(webhook)
+        params = rowmap.webhook_params(webhook)
 
         def update(conn: sqlite3.Connection) -> bool:
             with self._write(conn):
@@ -266,6 +283,169 @@ class SqliteStore:
 
         return await self._run(delete)
 
+    # -- publishing --------------------------------------------------------------------------
+    async def publish(
+        self, events: list[NewEvent], idempotency: IdempotencyClaim | None, now: datetime
+    ) -> PublishOutcome:
+        now_ms = _ms(now)
+
+        def publish(conn: sqlite3.Connection) -> PublishOutcome:
+            with self._write(conn):
+                if idempotency is not None:
+                    row = conn.execute(
+                        Q["find_idempotency"],
+                        {
+                            "tenant_id": idempotency.tenant_id,
+                            "key": idempotency.key,
+                            "not_before": _ms(idempotency.not_before),
+                        },
+                    ).fetchone()
+                    if row is not None:
+                        return PublishOutcome([], replayed=row["response"])
+                results = [_publish_one(conn, event, now_ms) for event in events]
+                if idempotency is not None:
+                    conn.execute(
+                        Q["save_idempotency"],
+                        {
+                            "tenant_id": idempotency.tenant_id,
+                            "key": idempotency.key,
+                            "response": idempotency.render(results),
+                            "now": now_ms,
+                        },
+                    )
+                return PublishOutcome(results)
+
+        outcome = await self._run(publish)
+        if outcome.replayed is None and any(r.deliveries for r in outcome.results):
+            self._work.set()
+        return outcome
+
+    async def wait_for_work(self, max_wait: float) -> bool:
+        try:
+            async with asyncio.timeout(max_wait):
+                await self._work.wait()
+        except TimeoutError:
+            return False
+        self._work.clear()
+        return True
+
+    # -- the queue -----------------------------------------------------------------------------
+    async def claim_due(
+        self, now: datetime, limit: int, lease_until: datetime, token: str
+    ) -> list[ClaimedDelivery]:
+        params = {"now": _ms(now), "limit": limit, "lease_until": _ms(lease_until), "token": token}
+
+        def claim(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+            with self._write(conn):
+                if conn.execute(Q["claim_due"], params).rowcount == 0:
+                    return []
+                return conn.execute(Q["claimed_details"], {"token": token}).fetchall()
+
+        return [rowmap.claimed(row) for row in await self._run(claim)]
+
+    async def complete(self, completions: list[Completion], now: datetime) -> int:
+        now_ms = _ms(now)
+        updates = [rowmap.completion_params(c, now_ms) for c in completions]
+        logs = [rowmap.log_params(c.log) for c in completions]
+
+        def complete(conn: sqlite3.Connection) -> int:
+            with self._write(conn):
+                applied = sum(conn.execute(Q["complete_delivery"], u).rowcount for u in updates)
+                conn.executemany(Q["insert_log"], logs)
+                return applied
+
+        return await self._run(complete)
+
+    async def release(self, leases: list[tuple[str, str]], next_attempt_at: datetime) -> int:
+        due, now = _ms(next_attempt_at), _ms(None)
+        rows = [{"id": i, "lease_token": t, "next_attempt_at": due, "now": now} for i, t in leases]
+
+        def release(conn: sqlite3.Connection) -> int:
+            with self._write(conn):
+                return sum(conn.execute(Q["release_delivery"], r).rowcount for r in rows)
+
+        return await self._run(release)
+
+    async def next_due_at(self) -> datetime | None:
+        row = await self._one(Q["next_due_at"], {})
+        return None if row is None or row[0] is None else from_epoch_ms(row[0])
+
+    async def queue_stats(self, now: datetime) -> QueueStats:
+        now_ms = _ms(now)
+        row = await self._one(Q["queue_stats"], {"now": now_ms})
+        if row is None:
+            return QueueStats(0, 0, 0.0)
+        oldest = row["oldest_due"]
+        age = 0.0 if oldest is None else max(0.0, (now_ms - oldest) / 1000)
+        return QueueStats(int(row["live"]), int(row["due"]), age)
+
+    async def cancel_orphans(self, now: datetime) -> int:
+        return await self._count(Q["cancel_orphans"], {"now": _ms(now)})
+
+    async def purge(self, logs_before: datetime, idempotency_before: datetime) -> int:
+        def purge(conn: sqlite3.Connection) -> int:
+            with self._write(conn):
+                logs = conn.execute(Q["purge_logs"], {"before": _ms(logs_before)}).rowcount
+                keys = conn.execute(
+                    Q["purge_idempotency"], {"before": _ms(idempotency_before)}
+                ).rowcount
+                return int(logs + keys)
+
+        return await self._run(purge)
+
+    # -- history -------------------------------------------------------------------------------
+    async def insert_log(self, log: AttemptLog) -> None:
+        params = rowmap.log_params(log)
+        await self._run(lambda conn: conn.execute(Q["insert_log"], params))
+
+    async def list_logs(self, tenant_id: str, query: LogFilter) -> list[AttemptLog]:
+        params = {
+            "tenant_id": tenant_id,
+            "webhook_id": query.webhook_id,
+            "event": query.event,
+            "event_id": query.event_id,
+            "delivery_id": query.delivery_id,
+            "success": None if query.success is None else int(query.success),
+            "trigger": None if query.trigger is None else query.trigger.value,
+            "since": None if query.since is None else _ms(query.since),
+            "until": None if query.until is None else _ms(query.until),
+            "before_id": query.before_id,
+            "limit": query.limit,
+        }
+        return [rowmap.log(r) for r in await self._all(Q["list_logs"], params)]
+
+    async def list_deliveries(self, tenant_id: str, query: DeliveryFilter) -> list[Delivery]:
+        params = {
+            "tenant_id": tenant_id,
+            "webhook_id": query.webhook_id,
+            "event_id": query.event_id,
+            "status": None if query.status is None else query.status.value,
+            "before_id": query.before_id,
+            "limit": query.limit,
+        }
+        return [rowmap.delivery(r) for r in await self._all(Q["list_deliveries"], params)]
+
+    async def get_delivery(self, tenant_id: str, delivery_id: str) -> Delivery | None:
+        row = await self._one(Q["get_delivery"], {"id": delivery_id, "tenant_id": tenant_id})
+        return rowmap.delivery(row) if row else None
+
+    async def insert_delivery(self, delivery: Delivery) -> None:
+        params = {
+            "id": delivery.id,
+            "tenant_id": delivery.tenant_id,
+            "webhook_id": delivery.webhook_id,
+            "event_id": delivery.event_id,
+            "event": delivery.event,
+            "trigger": delivery.trigger.value,
+            "status": delivery.status.value,
+            "attempts": delivery.attempts,
+            "next_attempt_at": rowmap.opt_ms(delivery.next_attempt_at),
+            "created_at": _ms(delivery.created_at),
+            "updated_at": _ms(delivery.updated_at),
+        }
+        await self._run(lambda conn: conn.execute(Q["insert_delivery"], params))
+        self._work.set()
+
     # -- small helpers ---------------------------------------------------------------------
     async def _one(self, sql: str, params: dict[str, Any]) -> sqlite3.Row | None:
         row: sqlite3.Row | None = await self._run(lambda c: c.execute(sql, params).fetchone())
@@ -276,8 +456,11 @@ class SqliteStore:
         return rows
 
     async def _changed(self, sql: str, params: dict[str, Any]) -> bool:
+        return await self._count(sql, params) > 0
+
+    async def _count(self, sql: str, params: dict[str, Any]) -> int:
         count: int = await self._run(lambda c: c.execute(sql, params).rowcount)
-        return count > 0
+        return count
 
 
 def _statements(script: str) -> Iterator[str]:
@@ -301,10 +484,6 @@ def _ms(moment: datetime | None) -> int:
     return to_epoch_ms(moment)
 
 
-def _opt_time(value: int | None) -> datetime | None:
-    return None if value is None else from_epoch_ms(value)
-
-
 def _conflict_message(exc: sqlite3.IntegrityError) -> str:
     text = str(exc)
     if "tenants.name" in text:
@@ -312,62 +491,6 @@ def _conflict_message(exc: sqlite3.IntegrityError) -> str:
     if "api_keys.key_hash" in text:
         return "that key exists"
     return "that conflicts with an existing record"
-
-
-def _tenant(row: sqlite3.Row) -> Tenant:
-    return Tenant(row["id"], row["name"], bool(row["enabled"]), from_epoch_ms(row["created_at"]))
-
-
-def _api_key(row: sqlite3.Row) -> ApiKey:
-    return ApiKey(
-        id=row["id"],
-        tenant_id=row["tenant_id"],
-        role=Role(row["role"]),
-        prefix=row["prefix"],
-        created_at=from_epoch_ms(row["created_at"]),
-        revoked_at=_opt_time(row["revoked_at"]),
-    )
-
-
-def _event_type(row: sqlite3.Row) -> EventType:
-    return EventType(
-        row["name"],
-        row["description"],
-        from_epoch_ms(row["created_at"]),
-        _opt_time(row["removed_at"]),
-    )
-
-
-def _webhook(row: sqlite3.Row) -> Webhook:
-    return Webhook(
-        id=row["id"],
-        tenant_id=row["tenant_id"],
-        name=row["name"],
-        url=row["url"],
-        client_cuids=tuple(json.loads(row["client_cuids"])),
-        events=tuple(json.loads(row["events"])),
-        secret_ciphertext=row["secret_enc"],
-        ssl_verification=bool(row["ssl_verification"]),
-        enabled=bool(row["enabled"]),
-        created_at=from_epoch_ms(row["created_at"]),
-        updated_at=from_epoch_ms(row["updated_at"]),
-    )
-
-
-def _webhook_params(webhook: Webhook) -> dict[str, Any]:
-    return {
-        "id": webhook.id,
-        "tenant_id": webhook.tenant_id,
-        "name": webhook.name,
-        "url": webhook.url,
-        "client_cuids": json.dumps(list(webhook.client_cuids), ensure_ascii=False),
-        "events": json.dumps(list(webhook.events), ensure_ascii=False),
-        "secret_enc": webhook.secret_ciphertext,
-        "ssl_verification": int(webhook.ssl_verification),
-        "enabled": int(webhook.enabled),
-        "created_at": to_epoch_ms(webhook.created_at),
-        "updated_at": to_epoch_ms(webhook.updated_at),
-    }
 
 
 def _subscribe(conn: sqlite3.Connection, webhook: Webhook) -> None:
@@ -378,3 +501,28 @@ def _subscribe(conn: sqlite3.Connection, webhook: Webhook) -> None:
             for e in webhook.events
         ],
     )
+
+
+def _publish_one(conn: sqlite3.Connection, event: NewEvent, now_ms: int) -> PublishResult:
+    conn.execute(
+        Q["insert_event"],
+        {
+            "id": event.id,
+            "tenant_id": event.tenant_id,
+            "event": event.event,
+            "client_cuid": event.client_cuid,
+            "body": event.body,
+            "created_at": _ms(event.created_at),
+        },
+    )
+    fanned = conn.execute(
+        Q["fan_out"],
+        {
+            "event_id": event.id,
+            "event": event.event,
+            "tenant_id": event.tenant_id,
+            "client_cuid": event.client_cuid,
+            "now": now_ms,
+        },
+    )
+    return PublishResult(event.id, fanned.rowcount)

@@ -123,3 +123,214 @@ RETURNING id
 -- Only 'pending': an attempt in flight ('delivering') finishes and records its outcome.
 UPDATE deliveries SET status = 'cancelled', next_attempt_at = NULL, updated_at = $2
 WHERE webhook_id = $1 AND status = 'pending'
+
+-- == publishing (the outbox) ====================================================================
+
+-- name: claim_idempotency
+-- $1 tenant_id, $2 key, $3 now, $4 not_before. A row comes back when this transaction now
+-- owns the key: it was unused, or last used before $4 (taken over). A concurrent first use
+-- of the same key waits here on the unique index until the other transaction ends, then sees
+-- its row (and gets nothing back): the key is never used twice. The placeholder response is
+-- replaced by save_idempotency before commit.
+INSERT INTO idempotency_keys (tenant_id, key, response, created_at) VALUES ($1, $2, '', $3)
+ON CONFLICT (tenant_id, key) DO UPDATE
+    SET response = '', created_at = EXCLUDED.created_at
+    WHERE idempotency_keys.created_at < $4
+RETURNING created_at
+
+-- name: find_idempotency
+-- Run after claim_idempotency returned nothing: a new statement, so it sees the row that a
+-- concurrent transaction committed while we waited for it.
+SELECT response FROM idempotency_keys WHERE tenant_id = $1 AND key = $2
+
+-- name: save_idempotency
+UPDATE idempotency_keys SET response = $3 WHERE tenant_id = $1 AND key = $2
+
+-- name: publish
+-- The whole batch in one statement: the events ($1..$6, one array element per event), then
+-- ONE set-based fan-out over all of them to every live, enabled, subscribed webhook of the
+-- event's tenant whose client list is empty or names the event's client. Answers one row
+-- per event that got deliveries, and notifies the workers (delivered at commit; PostgreSQL
+-- folds identical notifications of one transaction into one).
+WITH new_events AS (
+    INSERT INTO events (id, tenant_id, event, client_cuid, body, created_at)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[],
+                         $6::timestamptz[])
+    RETURNING id, tenant_id, event, client_cuid
+), fanned AS (
+    INSERT INTO deliveries (id, tenant_id, webhook_id, event_id, event, trigger, status,
+                            attempts, next_attempt_at, created_at, updated_at)
+    SELECT 'dlv_' || substr(e.id, 5) || substr(w.id, 4), w.tenant_id, w.id, e.id, e.event,
+           'event', 'pending', 0, $7, $7, $7
+    FROM new_events e
+    JOIN webhook_subscriptions s ON s.tenant_id = e.tenant_id AND s.event = e.event
+    JOIN webhooks w ON w.id = s.webhook_id
+    WHERE w.enabled AND w.deleted_at IS NULL
+      AND (w.client_cuids = '[]'::jsonb OR w.client_cuids ? e.client_cuid)
+    RETURNING event_id
+)
+SELECT event_id, count(*) AS deliveries, pg_notify('hookline_work', '') AS notified
+FROM fanned GROUP BY event_id
+
+-- name: insert_delivery
+WITH queued AS (
+    INSERT INTO deliveries (id, tenant_id, webhook_id, event_id, event, trigger, status,
+                            attempts, next_attempt_at, created_at, updated_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+    RETURNING id
+)
+SELECT pg_notify('hookline_work', '') FROM queued
+
+-- == the queue ==================================================================================
+
+-- name: claim_due
+-- $1 now, $2 limit, $3 lease_until, $4 token. SKIP LOCKED: concurrent claimers pass over the
+-- rows another one is taking; a row taken and committed meanwhile is re-checked against the
+-- WHERE (its lease is now live) and dropped. One round trip: lease, then the details.
+WITH picked AS MATERIALIZED (
+    SELECT d.id FROM deliveries d
+    JOIN webhooks w ON w.id = d.webhook_id
+    JOIN tenants t ON t.id = d.tenant_id
+    WHERE d.status IN ('pending', 'delivering') AND d.next_attempt_at <= $1
+      AND (d.status = 'pending' OR d.lease_expires_at <= $1)
+      AND w.enabled AND w.deleted_at IS NULL AND t.enabled
+    ORDER BY d.next_attempt_at  -- the order of deliveries_due: no sort, however long the queue
+    LIMIT $2
+    FOR UPDATE OF d SKIP LOCKED
+), leased AS (
+    UPDATE deliveries d
+    SET status = 'delivering', lease_token = $4, lease_expires_at = $3, updated_at = $1
+    FROM picked WHERE d.id = picked.id
+    RETURNING d.id, d.tenant_id, d.webhook_id, d.event_id, d.event, d.trigger, d.attempts,
+              d.lease_token, d.next_attempt_at
+)
+SELECT l.id, l.tenant_id, l.webhook_id, l.event_id, l.event, l.trigger, l.attempts,
+       l.lease_token, e.client_cuid, e.body, w.url, w.secret_enc, w.ssl_verification
+FROM leased l
+JOIN events e ON e.id = l.event_id
+JOIN webhooks w ON w.id = l.webhook_id
+ORDER BY l.next_attempt_at, l.id
+
+-- name: complete_deliveries
+-- One element per completion: $1 id, $2 lease_token, $3 status, $4 attempts,
+-- $5 next_attempt_at, $6 last_status_code, $7 last_error; $8 now. Applied only while the
+-- token still matches. A retry of a webhook disabled or deleted meanwhile is cancelled.
+WITH done AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::timestamptz[],
+                         $6::int[], $7::text[])
+        AS c(id, lease_token, status, attempts, next_attempt_at, last_status_code, last_error)
+), applied AS (
+    UPDATE deliveries d
+    SET status = CASE WHEN c.status = 'pending' AND NOT (w.enabled AND w.deleted_at IS NULL)
+                      THEN 'cancelled' ELSE c.status END,
+        attempts = c.attempts,
+        next_attempt_at = CASE WHEN c.status = 'pending' AND w.enabled AND w.deleted_at IS NULL
+                               THEN c.next_attempt_at END,
+        lease_token = NULL, lease_expires_at = NULL,
+        last_status_code = c.last_status_code, last_error = c.last_error, updated_at = $8
+    FROM done c, webhooks w
+    WHERE d.id = c.id AND d.lease_token = c.lease_token AND w.id = d.webhook_id
+    RETURNING d.id
+)
+SELECT count(*) FROM applied
+
+-- name: insert_log
+INSERT INTO delivery_logs (id, tenant_id, delivery_id, webhook_id, event_id, event, client_cuid,
+                           attempt, trigger, url, request_headers, request_body, status_code,
+                           response_headers, response_body, duration_ms, success, error,
+                           created_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+
+-- name: insert_attempt_log
+-- insert_log for complete(): a batch sent again because its commit was not confirmed (the
+-- connection died after COMMIT) must not fail on the logs it already stored.
+INSERT INTO delivery_logs (id, tenant_id, delivery_id, webhook_id, event_id, event, client_cuid,
+                           attempt, trigger, url, request_headers, request_body, status_code,
+                           response_headers, response_body, duration_ms, success, error,
+                           created_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+ON CONFLICT (id) DO NOTHING
+
+-- name: release_deliveries
+-- $1 ids, $2 their lease tokens, $3 next_attempt_at, $4 now.
+WITH released AS (
+    UPDATE deliveries d
+    SET status = 'pending', lease_token = NULL, lease_expires_at = NULL,
+        next_attempt_at = $3, updated_at = $4
+    FROM unnest($1::text[], $2::text[]) AS l(id, lease_token)
+    WHERE d.id = l.id AND d.lease_token = l.lease_token
+    RETURNING d.id
+)
+SELECT count(*) FROM released
+
+-- name: next_due_at
+SELECT min(next_attempt_at) FROM deliveries WHERE status = 'pending'
+
+-- name: queue_stats
+SELECT count(*) AS live,
+       count(*) FILTER (WHERE next_attempt_at <= $1
+                          AND (status = 'pending' OR lease_expires_at <= $1)) AS due,
+       min(next_attempt_at) FILTER (WHERE status = 'pending' AND next_attempt_at <= $1)
+           AS oldest_due
+FROM deliveries WHERE status IN ('pending', 'delivering')
+
+-- name: cancel_orphans
+-- Live deliveries nobody holds whose webhook is disabled or deleted.
+WITH cancelled AS (
+    UPDATE deliveries
+    SET status = 'cancelled', next_attempt_at = NULL, lease_token = NULL,
+        lease_expires_at = NULL, updated_at = $1
+    WHERE status IN ('pending', 'delivering')
+      AND (status = 'pending' OR lease_expires_at <= $1)
+      AND webhook_id IN (SELECT id FROM webhooks WHERE NOT enabled OR deleted_at IS NOT NULL)
+    RETURNING id
+)
+SELECT count(*) FROM cancelled
+
+-- name: purge
+-- $1 logs_before, $2 idempotency_before: both deletes in one statement (one transaction).
+WITH logs AS (
+    DELETE FROM delivery_logs WHERE created_at < $1 RETURNING 1
+), keys AS (
+    DELETE FROM idempotency_keys WHERE created_at < $2 RETURNING 1
+)
+SELECT (SELECT count(*) FROM logs) + (SELECT count(*) FROM keys)
+
+-- == history ====================================================================================
+
+-- name: list_logs
+-- $2.. filters (NULL: no filter), $10 before_id (keyset: ids sort by creation), $11 limit.
+SELECT id, tenant_id, delivery_id, webhook_id, event_id, event, client_cuid, attempt, trigger,
+       url, request_headers, request_body, status_code, response_headers, response_body,
+       duration_ms, success, error, created_at
+FROM delivery_logs
+WHERE tenant_id = $1
+  AND ($2::text IS NULL OR webhook_id = $2::text)
+  AND ($3::text IS NULL OR event = $3::text)
+  AND ($4::text IS NULL OR event_id = $4::text)
+  AND ($5::text IS NULL OR delivery_id = $5::text)
+  AND ($6::boolean IS NULL OR success = $6::boolean)
+  AND ($7::text IS NULL OR trigger = $7::text)
+  AND ($8::timestamptz IS NULL OR created_at >= $8::timestamptz)
+  AND ($9::timestamptz IS NULL OR created_at <= $9::timestamptz)
+  AND ($10::text IS NULL OR id < $10::text)
+ORDER BY id DESC
+LIMIT $11
+
+-- name: list_deliveries
+-- $2 webhook_id, $3 event_id, $4 status (NULL: no filter), $5 before_id, $6 limit.
+SELECT id, tenant_id, webhook_id, event_id, event, trigger, status, attempts, next_attempt_at,
+       last_status_code, last_error, created_at, updated_at
+FROM deliveries
+WHERE tenant_id = $1
+  AND ($2::text IS NULL OR webhook_id = $2::text)
+  AND ($3::text IS NULL OR event_id = $3::text)
+  AND ($4::text IS NULL OR status = $4::text)
+  AND ($5::text IS NULL OR id < $5::text)
+ORDER BY id DESC
+LIMIT $6
+
+-- name: get_delivery
+SELECT id, tenant_id, webhook_id, event_id, event, trigger, status, attempts, next_attempt_at,
+       last_status_code, last_error, created_at, updated_at
+FROM deliveries WHERE tenant_id = $1 AND id = $2

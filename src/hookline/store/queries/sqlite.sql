@@ -96,3 +96,143 @@ WHERE id = :id AND tenant_id = :tenant_id AND deleted_at IS NULL
 -- name: cancel_pending_deliveries
 UPDATE deliveries SET status = 'cancelled', next_attempt_at = NULL, updated_at = :now
 WHERE webhook_id = :webhook_id AND status = 'pending'
+
+-- name: find_idempotency
+SELECT response FROM idempotency_keys
+WHERE tenant_id = :tenant_id AND key = :key AND created_at >= :not_before
+
+-- name: save_idempotency
+INSERT INTO idempotency_keys (tenant_id, key, response, created_at)
+VALUES (:tenant_id, :key, :response, :now)
+ON CONFLICT (tenant_id, key) DO UPDATE SET response = excluded.response, created_at = excluded.created_at
+
+-- name: insert_event
+INSERT INTO events (id, tenant_id, event, client_cuid, body, created_at)
+VALUES (:id, :tenant_id, :event, :client_cuid, :body, :created_at)
+
+-- name: fan_out
+-- One set-based insert per event: every live, enabled, subscribed webhook of the tenant
+-- whose client list is empty or names the event's client.
+INSERT INTO deliveries (id, tenant_id, webhook_id, event_id, event, trigger, status, attempts,
+                        next_attempt_at, created_at, updated_at)
+SELECT 'dlv_' || substr(:event_id, 5) || substr(w.id, 4), w.tenant_id, w.id, :event_id, :event,
+       'event', 'pending', 0, :now, :now, :now
+FROM webhook_subscriptions s JOIN webhooks w ON w.id = s.webhook_id
+WHERE s.tenant_id = :tenant_id AND s.event = :event
+  AND w.enabled = 1 AND w.deleted_at IS NULL
+  AND (w.client_cuids = '[]'
+       OR EXISTS (SELECT 1 FROM json_each(w.client_cuids) c WHERE c.value = :client_cuid))
+
+-- name: claim_due
+UPDATE deliveries
+SET status = 'delivering', lease_token = :token, lease_expires_at = :lease_until, updated_at = :now
+WHERE id IN (
+    SELECT d.id FROM deliveries d
+    JOIN webhooks w ON w.id = d.webhook_id
+    JOIN tenants t ON t.id = d.tenant_id
+    WHERE d.status IN ('pending', 'delivering') AND d.next_attempt_at <= :now
+      AND (d.status = 'pending' OR d.lease_expires_at <= :now)
+      AND w.enabled = 1 AND w.deleted_at IS NULL AND t.enabled = 1
+    ORDER BY d.next_attempt_at
+    LIMIT :limit)
+
+-- name: claimed_details
+SELECT d.id, d.tenant_id, d.webhook_id, d.event_id, d.event, d.trigger, d.attempts,
+       d.lease_token, e.client_cuid, e.body, w.url, w.secret_enc, w.ssl_verification
+FROM deliveries d
+JOIN events e ON e.id = d.event_id
+JOIN webhooks w ON w.id = d.webhook_id
+WHERE d.lease_token = :token AND d.status = 'delivering'
+ORDER BY d.next_attempt_at
+
+-- name: complete_delivery
+UPDATE deliveries
+SET status = CASE
+        WHEN :status = 'pending' AND NOT EXISTS (
+            SELECT 1 FROM webhooks w
+            WHERE w.id = deliveries.webhook_id AND w.enabled = 1 AND w.deleted_at IS NULL)
+        THEN 'cancelled' ELSE :status END,
+    attempts = :attempts,
+    next_attempt_at = CASE
+        WHEN :status = 'pending' AND EXISTS (
+            SELECT 1 FROM webhooks w
+            WHERE w.id = deliveries.webhook_id AND w.enabled = 1 AND w.deleted_at IS NULL)
+        THEN :next_attempt_at ELSE NULL END,
+    lease_token = NULL, lease_expires_at = NULL,
+    last_status_code = :last_status_code, last_error = :last_error, updated_at = :now
+WHERE id = :id AND lease_token = :lease_token
+
+-- name: insert_log
+INSERT INTO delivery_logs (id, tenant_id, delivery_id, webhook_id, event_id, event, client_cuid,
+                           attempt, trigger, url, request_headers, request_body, status_code,
+                           response_headers, response_body, duration_ms, success, error,
+                           created_at)
+VALUES (:id, :tenant_id, :delivery_id, :webhook_id, :event_id, :event, :client_cuid, :attempt,
+        :trigger, :url, :request_headers, :request_body, :status_code, :response_headers,
+        :response_body, :duration_ms, :success, :error, :created_at)
+
+-- name: release_delivery
+UPDATE deliveries
+SET status = 'pending', lease_token = NULL, lease_expires_at = NULL,
+    next_attempt_at = :next_attempt_at, updated_at = :now
+WHERE id = :id AND lease_token = :lease_token
+
+-- name: next_due_at
+SELECT min(next_attempt_at) FROM deliveries WHERE status = 'pending'
+
+-- name: queue_stats
+SELECT count(*) AS live,
+       coalesce(sum(CASE WHEN next_attempt_at <= :now
+                          AND (status = 'pending' OR lease_expires_at <= :now)
+                         THEN 1 ELSE 0 END), 0) AS due,
+       min(CASE WHEN status = 'pending' AND next_attempt_at <= :now
+                THEN next_attempt_at END) AS oldest_due
+FROM deliveries WHERE status IN ('pending', 'delivering')
+
+-- name: cancel_orphans
+UPDATE deliveries
+SET status = 'cancelled', next_attempt_at = NULL, lease_token = NULL, lease_expires_at = NULL,
+    updated_at = :now
+WHERE status IN ('pending', 'delivering')
+  AND (status = 'pending' OR lease_expires_at <= :now)
+  AND webhook_id IN (SELECT id FROM webhooks WHERE enabled = 0 OR deleted_at IS NOT NULL)
+
+-- name: purge_logs
+DELETE FROM delivery_logs WHERE created_at < :before
+
+-- name: purge_idempotency
+DELETE FROM idempotency_keys WHERE created_at < :before
+
+-- name: list_logs
+SELECT * FROM delivery_logs
+WHERE tenant_id = :tenant_id
+  AND (:webhook_id IS NULL OR webhook_id = :webhook_id)
+  AND (:event IS NULL OR event = :event)
+  AND (:event_id IS NULL OR event_id = :event_id)
+  AND (:delivery_id IS NULL OR delivery_id = :delivery_id)
+  AND (:success IS NULL OR success = :success)
+  AND (:trigger IS NULL OR trigger = :trigger)
+  AND (:since IS NULL OR created_at >= :since)
+  AND (:until IS NULL OR created_at <= :until)
+  AND (:before_id IS NULL OR id < :before_id)
+ORDER BY id DESC
+LIMIT :limit
+
+-- name: list_deliveries
+SELECT * FROM deliveries
+WHERE tenant_id = :tenant_id
+  AND (:webhook_id IS NULL OR webhook_id = :webhook_id)
+  AND (:event_id IS NULL OR event_id = :event_id)
+  AND (:status IS NULL OR status = :status)
+  AND (:before_id IS NULL OR id < :before_id)
+ORDER BY id DESC
+LIMIT :limit
+
+-- name: get_delivery
+SELECT * FROM deliveries WHERE id = :id AND tenant_id = :tenant_id
+
+-- name: insert_delivery
+INSERT INTO deliveries (id, tenant_id, webhook_id, event_id, event, trigger, status, attempts,
+                        next_attempt_at, created_at, updated_at)
+VALUES (:id, :tenant_id, :webhook_id, :event_id, :event, :trigger, :status, :attempts,
+        :next_attempt_at, :created_at, :updated_at)

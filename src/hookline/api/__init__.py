@@ -1,0 +1,1 @@
+"""The HTTP management API (FastAPI): ``hookline.api.app.create_app(services)``."""

@@ -1,0 +1,64 @@
+"""Prometheus metrics, in a registry of their own (one per process, made by the runtime)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from hookline.domain.deliveries import QueueStats
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class Metrics:
+    """Every metric Hookline exports."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.attempts = Counter(
+            "hookline_attempts",
+            "Delivery attempts by outcome (success, failure, refused).",
+            ["outcome"],
+            registry=r,
+        )
+        self.attempt_seconds = Histogram(
+            "hookline_attempt_duration_seconds",
+            "Wall time of one delivery attempt.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.events_published = Counter(
+            "hookline_events_published", "Events accepted by this process.", registry=r
+        )
+        self.deliveries_published = Counter(
+            "hookline_deliveries_published",
+            "Deliveries queued by publishing in this process.",
+            registry=r,
+        )
+        self.in_flight = Gauge(
+            "hookline_deliveries_in_flight", "Attempts in flight in this process.", registry=r
+        )
+        self.leases_lost = Counter(
+            "hookline_leases_lost",
+            "Completions dropped because another worker had taken the delivery over.",
+            registry=r,
+        )
+        self.queue_live = Gauge(
+            "hookline_queue_depth", "Deliveries pending or in flight (all processes).", registry=r
+        )
+        self.queue_due = Gauge("hookline_queue_due", "Deliveries due now.", registry=r)
+        self.oldest_due = Gauge(
+            "hookline_queue_oldest_due_seconds",
+            "How long the oldest due delivery has been waiting.",
+            registry=r,
+        )
+
+    def observe_queue(self, stats: QueueStats) -> None:
+        """Record a fresh reading of the queue."""
+        self.queue_live.set(stats.live)
+        self.queue_due.set(stats.due)
+        self.oldest_due.set(stats.oldest_due_seconds)
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition."""
+        return generate_latest(self.registry)

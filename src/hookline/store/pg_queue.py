@@ -1,0 +1,227 @@
+"""The outbox and the queue on PostgreSQL: publishing, leasing, completing, and their history.
+
+:class:`PgQueue` is the half of :class:`~hookline.store.postgres.PostgresStore` that moves
+deliveries; the store subclasses it and lends it connections (the pool and the translation of
+driver errors stay there). Batches are set-based: a publish of 1000 events to 2000 webhooks
+each is one statement (arrays in, ``unnest`` inside), a batch of completions two. Work is
+announced with ``pg_notify`` inside the transaction that queues it, so workers hear of it at
+commit and never before (:mod:`hookline.store.pg_wakeup`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
+from typing import TYPE_CHECKING, TypeAlias
+
+import asyncpg
+
+from hookline.domain.deliveries import (
+    AttemptLog,
+    ClaimedDelivery,
+    Completion,
+    Delivery,
+    PublishResult,
+    QueueStats,
+)
+from hookline.domain.events import NewEvent
+from hookline.domain.times import utcnow
+from hookline.store import pg_rows as rows
+from hookline.store.base import DeliveryFilter, IdempotencyClaim, LogFilter, PublishOutcome
+from hookline.store.pg_wakeup import WorkListener
+from hookline.store.sql import queries
+
+if TYPE_CHECKING:  # the driver's classes are generic only in its stubs
+    from asyncpg.pool import PoolConnectionProxy
+
+    Connection: TypeAlias = PoolConnectionProxy[asyncpg.Record]
+
+Q = queries("postgres")
+
+
+class PgQueue(ABC):
+    """Publishing, the queue and history, on connections the subclass lends."""
+
+    _listener: WorkListener | None = None  # set while the store is open
+
+    @abstractmethod
+    def _connection(self, *, conflict: str = "conflict") -> AbstractAsyncContextManager[Connection]:
+        """A pooled connection; driver errors raised inside become Hookline errors."""
+
+    # -- publishing (the outbox) -----------------------------------------------------------------
+
+    async def publish(
+        self, events: list[NewEvent], idempotency: IdempotencyClaim | None, now: datetime
+    ) -> PublishOutcome:
+        """Store the events and their deliveries; under a key, at most once per key.
+
+        The key is claimed FIRST, by inserting its row: of two concurrent first uses, the
+        second waits on the unique index until the first commits, then replays its answer (or
+        goes ahead, if the first rolled back). Reading the key first would let both through.
+        """
+        async with self._connection(conflict="an event with this id already exists") as conn:
+            if idempotency is None:
+                return PublishOutcome(await _insert_events(conn, events, now))  # one statement
+            tenant_id, key = idempotency.tenant_id, idempotency.key
+            async with conn.transaction():
+                owned = await conn.fetchval(
+                    Q["claim_idempotency"],
+                    tenant_id,
+                    key,
+                    rows.ms(now),
+                    rows.ms(idempotency.not_before),
+                )
+                if owned is None:
+                    replayed: str | None = await conn.fetchval(
+                        Q["find_idempotency"], tenant_id, key
+                    )
+                    assert replayed is not None, "the key's row is locked by us: it is there"
+                    return PublishOutcome([], replayed=replayed)
+                results = await _insert_events(conn, events, now)
+                await conn.execute(
+                    Q["save_idempotency"], tenant_id, key, idempotency.render(results)
+                )
+        return PublishOutcome(results)
+
+    async def wait_for_work(self, max_wait: float) -> bool:
+        """Sleep until any process queues work (``NOTIFY``) or ``max_wait`` passes; never raises."""
+        listener = self._listener
+        if listener is None:  # not open: nothing can wake us
+            await asyncio.sleep(max_wait)
+            return False
+        return await listener.wait(max_wait)
+
+    # -- the queue -------------------------------------------------------------------------------
+
+    async def claim_due(
+        self, now: datetime, limit: int, lease_until: datetime, token: str
+    ) -> list[ClaimedDelivery]:
+        """Lease due deliveries, oldest due first, with ``FOR UPDATE SKIP LOCKED``: concurrent
+        claimers never get the same one. One round trip, details included."""
+        async with self._connection() as conn:
+            found = await conn.fetch(
+                Q["claim_due"], rows.ms(now), limit, rows.ms(lease_until), token
+            )
+        return [rows.claimed_from(row) for row in found]
+
+    async def complete(self, completions: list[Completion], now: datetime) -> int:
+        """Apply the outcomes whose token still matches and log every attempt, in one
+        transaction; how many deliveries changed.
+
+        A completion whose lease was lost changes nothing, but its log is kept: the attempt did
+        happen, and the receiver saw it. The same batch applied twice (sent again after a lost
+        reply) changes nothing the second time and stores no log twice.
+        """
+        if not completions:
+            return 0
+        async with self._connection() as conn, conn.transaction():
+            applied = await conn.fetchval(
+                Q["complete_deliveries"], *rows.completion_arrays(completions), rows.ms(now)
+            )
+            logs = [rows.log_params(c.log) for c in completions]
+            await conn.executemany(Q["insert_attempt_log"], logs)
+        return int(applied)
+
+    async def release(self, leases: list[tuple[str, str]], next_attempt_at: datetime) -> int:
+        """Hand leased deliveries back, due at ``next_attempt_at``; how many were still ours."""
+        if not leases:
+            return 0
+        ids, tokens = [i for i, _ in leases], [t for _, t in leases]
+        async with self._connection() as conn:
+            count = await conn.fetchval(
+                Q["release_deliveries"], ids, tokens, rows.ms(next_attempt_at), utcnow()
+            )
+        return int(count)
+
+    async def next_due_at(self) -> datetime | None:
+        """When the earliest pending delivery falls due."""
+        async with self._connection() as conn:
+            due: datetime | None = await conn.fetchval(Q["next_due_at"])
+        return due
+
+    async def queue_stats(self, now: datetime) -> QueueStats:
+        """Live and due deliveries, and how long the oldest due one has waited."""
+        async with self._connection() as conn:
+            row = await conn.fetchrow(Q["queue_stats"], rows.ms(now))
+        assert row is not None  # an aggregate always answers one row
+        oldest: datetime | None = row["oldest_due"]
+        age = 0.0 if oldest is None else max(0.0, (rows.ms(now) - oldest).total_seconds())
+        return QueueStats(int(row["live"]), int(row["due"]), age)
+
+    async def cancel_orphans(self, now: datetime) -> int:
+        """Cancel unheld live deliveries of disabled or deleted webhooks."""
+        async with self._connection() as conn:
+            return int(await conn.fetchval(Q["cancel_orphans"], rows.ms(now)))
+
+    async def purge(self, logs_before: datetime, idempotency_before: datetime) -> int:
+        """Delete old logs and idempotency keys in one statement; rows deleted."""
+        async with self._connection() as conn:
+            deleted = await conn.fetchval(
+                Q["purge"], rows.ms(logs_before), rows.ms(idempotency_before)
+            )
+        return int(deleted)
+
+    # -- history ---------------------------------------------------------------------------------
+
+    async def insert_log(self, log: AttemptLog) -> None:
+        """Store the log of an attempt outside the queue (a test)."""
+        async with self._connection(conflict="a log with this id already exists") as conn:
+            await conn.execute(Q["insert_log"], *rows.log_params(log))
+
+    async def list_logs(self, tenant_id: str, query: LogFilter) -> list[AttemptLog]:
+        """A page of the tenant's attempt logs, newest first."""
+        async with self._connection() as conn:
+            found = await conn.fetch(
+                Q["list_logs"],
+                tenant_id,
+                query.webhook_id,
+                query.event,
+                query.event_id,
+                query.delivery_id,
+                query.success,
+                None if query.trigger is None else query.trigger.value,
+                rows.ms_or_none(query.since),
+                rows.ms_or_none(query.until),
+                query.before_id,
+                query.limit,
+            )
+        return [rows.log_from(row) for row in found]
+
+    async def list_deliveries(self, tenant_id: str, query: DeliveryFilter) -> list[Delivery]:
+        """A page of the tenant's deliveries, newest first."""
+        async with self._connection() as conn:
+            found = await conn.fetch(
+                Q["list_deliveries"],
+                tenant_id,
+                query.webhook_id,
+                query.event_id,
+                None if query.status is None else query.status.value,
+                query.before_id,
+                query.limit,
+            )
+        return [rows.delivery_from(row) for row in found]
+
+    async def get_delivery(self, tenant_id: str, delivery_id: str) -> Delivery | None:
+        """One delivery of the tenant, whatever became of its webhook."""
+        async with self._connection() as conn:
+            row = await conn.fetchrow(Q["get_delivery"], tenant_id, delivery_id)
+        return None if row is None else rows.delivery_from(row)
+
+    async def insert_delivery(self, delivery: Delivery) -> None:
+        """Queue one delivery of a stored event (a resend) and notify the workers, in one
+        statement."""
+        async with self._connection(conflict="a delivery with this id already exists") as conn:
+            await conn.execute(Q["insert_delivery"], *rows.delivery_params(delivery))
+
+
+async def _insert_events(
+    conn: Connection, events: list[NewEvent], now: datetime
+) -> list[PublishResult]:
+    """The ``publish`` statement: events, fan-out and notification; counts per event."""
+    if not events:
+        return []
+    fanned = await conn.fetch(Q["publish"], *rows.event_arrays(events), rows.ms(now))
+    counts: dict[str, int] = {row["event_id"]: row["deliveries"] for row in fanned}
+    return [PublishResult(event.id, counts.get(event.id, 0)) for event in events]

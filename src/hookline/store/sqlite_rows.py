@@ -1,0 +1,181 @@
+"""Rows of the SQLite store <-> domain records (times are epoch milliseconds, booleans 0/1)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import datetime
+from typing import Any
+
+from hookline.domain.deliveries import (
+    AttemptLog,
+    ClaimedDelivery,
+    Completion,
+    Delivery,
+    DeliveryStatus,
+    Trigger,
+)
+from hookline.domain.tenants import ApiKey, Role, Tenant
+from hookline.domain.times import from_epoch_ms, to_epoch_ms
+from hookline.domain.webhooks import EventType, Webhook
+
+
+def opt_ms(moment: datetime | None) -> int | None:
+    return None if moment is None else to_epoch_ms(moment)
+
+
+def opt_time(value: int | None) -> datetime | None:
+    return None if value is None else from_epoch_ms(value)
+
+
+def tenant(row: sqlite3.Row) -> Tenant:
+    return Tenant(row["id"], row["name"], bool(row["enabled"]), from_epoch_ms(row["created_at"]))
+
+
+def api_key(row: sqlite3.Row) -> ApiKey:
+    return ApiKey(
+        id=row["id"],
+        tenant_id=row["tenant_id"],
+        role=Role(row["role"]),
+        prefix=row["prefix"],
+        created_at=from_epoch_ms(row["created_at"]),
+        revoked_at=opt_time(row["revoked_at"]),
+    )
+
+
+def event_type(row: sqlite3.Row) -> EventType:
+    return EventType(
+        row["name"],
+        row["description"],
+        from_epoch_ms(row["created_at"]),
+        opt_time(row["removed_at"]),
+    )
+
+
+def webhook(row: sqlite3.Row) -> Webhook:
+    return Webhook(
+        id=row["id"],
+        tenant_id=row["tenant_id"],
+        name=row["name"],
+        url=row["url"],
+        client_cuids=tuple(json.loads(row["client_cuids"])),
+        events=tuple(json.loads(row["events"])),
+        secret_ciphertext=row["secret_enc"],
+        ssl_verification=bool(row["ssl_verification"]),
+        enabled=bool(row["enabled"]),
+        created_at=from_epoch_ms(row["created_at"]),
+        updated_at=from_epoch_ms(row["updated_at"]),
+    )
+
+
+def webhook_params(webhook: Webhook) -> dict[str, Any]:
+    return {
+        "id": webhook.id,
+        "tenant_id": webhook.tenant_id,
+        "name": webhook.name,
+        "url": webhook.url,
+        "client_cuids": json.dumps(list(webhook.client_cuids), ensure_ascii=False),
+        "events": json.dumps(list(webhook.events), ensure_ascii=False),
+        "secret_enc": webhook.secret_ciphertext,
+        "ssl_verification": int(webhook.ssl_verification),
+        "enabled": int(webhook.enabled),
+        "created_at": to_epoch_ms(webhook.created_at),
+        "updated_at": to_epoch_ms(webhook.updated_at),
+    }
+
+
+def claimed(row: sqlite3.Row) -> ClaimedDelivery:
+    return ClaimedDelivery(
+        id=row["id"],
+        tenant_id=row["tenant_id"],
+        webhook_id=row["webhook_id"],
+        event_id=row["event_id"],
+        event=row["event"],
+        client_cuid=row["client_cuid"],
+        trigger=Trigger(row["trigger"]),
+        attempts=row["attempts"],
+        lease_token=row["lease_token"],
+        url=row["url"],
+        secret_ciphertext=row["secret_enc"],
+        ssl_verification=bool(row["ssl_verification"]),
+        body=bytes(row["body"]),
+    )
+
+
+def completion_params(c: Completion, now_ms: int) -> dict[str, Any]:
+    return {
+        "id": c.delivery_id,
+        "lease_token": c.lease_token,
+        "status": c.status.value,
+        "attempts": c.attempts,
+        "next_attempt_at": opt_ms(c.next_attempt_at),
+        "last_status_code": c.last_status_code,
+        "last_error": c.last_error,
+        "now": now_ms,
+    }
+
+
+def log_params(log: AttemptLog) -> dict[str, Any]:
+    return {
+        "id": log.id,
+        "tenant_id": log.tenant_id,
+        "delivery_id": log.delivery_id,
+        "webhook_id": log.webhook_id,
+        "event_id": log.event_id,
+        "event": log.event,
+        "client_cuid": log.client_cuid,
+        "attempt": log.attempt,
+        "trigger": log.trigger.value,
+        "url": log.url,
+        "request_headers": json.dumps(log.request_headers, ensure_ascii=False),
+        "request_body": log.request_body,
+        "status_code": log.status_code,
+        "response_headers": json.dumps(log.response_headers, ensure_ascii=False),
+        "response_body": log.response_body,
+        "duration_ms": log.duration_ms,
+        "success": int(log.success),
+        "error": log.error,
+        "created_at": to_epoch_ms(log.created_at),
+    }
+
+
+def log(row: sqlite3.Row) -> AttemptLog:
+    return AttemptLog(
+        id=row["id"],
+        tenant_id=row["tenant_id"],
+        delivery_id=row["delivery_id"],
+        webhook_id=row["webhook_id"],
+        event_id=row["event_id"],
+        event=row["event"],
+        client_cuid=row["client_cuid"],
+        attempt=row["attempt"],
+        trigger=Trigger(row["trigger"]),
+        url=row["url"],
+        request_headers=json.loads(row["request_headers"]),
+        request_body=row["request_body"],
+        status_code=row["status_code"],
+        response_headers=json.loads(row["response_headers"]),
+        response_body=row["response_body"],
+        duration_ms=row["duration_ms"],
+        success=bool(row["success"]),
+        error=row["error"],
+        created_at=from_epoch_ms(row["created_at"]),
+    )
+
+
+def delivery(row: sqlite3.Row) -> Delivery:
+    return Delivery(
+        id=row["id"],
+        tenant_id=row["tenant_id"],
+        webhook_id=row["webhook_id"],
+        event_id=row["event_id"],
+        event=row["event"],
+        trigger=Trigger(row["trigger"]),
+        status=DeliveryStatus(row["status"]),
+        attempts=row["attempts"],
+        next_attempt_at=opt_time(row["next_attempt_at"]),
+        last_status_code=row["last_status_code"],
+        last_error=row["last_error"],
+        created_at=from_epoch_ms(row["created_at"]),
+        updated_at=from_epoch_ms(row["updated_at"]),
+    )

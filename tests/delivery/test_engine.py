@@ -1,0 +1,289 @@
+"""The engine end to end in one process: real store (both backends), real loopback receivers,
+real sender; only DNS answers are faked."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from ipaddress import ip_network
+from typing import Any
+
+import pytest
+from tests.delivery.conftest import Canaries, FakeResolver, Receiver, Receivers
+
+from hookline.config import Settings
+from hookline.domain.deliveries import DeliveryStatus, Trigger
+from hookline.domain.tenants import Principal, Role
+from hookline.domain.webhooks import WebhookChanges, WebhookDraft
+from hookline.runtime import Services, build_services
+from hookline.services.deliveries import DeliveryQuery, LogQuery
+from hookline.services.events import EventInput
+from hookline.signing import verify
+
+SECRET = "engine-test-secret"
+
+
+@dataclass
+class Hookline:
+    services: Services
+    admin: Principal
+    resolver: FakeResolver
+
+    async def webhook(self, url: str, **fields: Any) -> str:
+        draft = WebhookDraft(
+            name=fields.pop("name", "hook"),
+            url=url,
+            events=tuple(fields.pop("events", ("ReportPublished",))),
+            client_cuids=tuple(fields.pop("client_cuids", ())),
+            secret=fields.pop("secret", SECRET),
+        )
+        return (await self.services.webhooks.create(self.admin, draft)).id
+
+    async def publish(self, event: str = "ReportPublished", **fields: Any) -> str:
+        item = EventInput(event, fields.get("client_cuid"), fields.get("data", {"n": 1}))
+        published = await self.services.events.publish(self.admin, item)
+        return published.results[0].event_id
+
+    async def deliveries(self, **filters: Any) -> list[Any]:
+        page = await self.services.deliveries.deliveries(self.admin, DeliveryQuery(**filters))
+        return page.items
+
+
+async def eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:
+    """Poll ``check`` (sync or async) until it returns something truthy."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+async def hookline(database_url: str, tmp_path: Any) -> AsyncIterator[Hookline]:
+    settings = Settings(
+        database_url=database_url,
+        secret_key="s" * 40,
+        allowed_networks=(ip_network("127.0.0.1/32"),),
+        delivery_timeout=1.0,
+        max_retries=2,
+        retry_base_delay=0.05,
+        retry_max_delay=2.0,
+        worker_concurrency=16,
+    )
+    resolver = FakeResolver({"receiver.test": ["127.0.0.1"]})
+    services = await build_services(settings, resolver=resolver)
+    await services.accounts.create_tenant("acme")
+    issued = await services.accounts.create_key("acme", Role.ADMIN)
+    admin = await services.accounts.authenticate(f"Bearer {issued.plaintext}")
+    engine = asyncio.create_task(services.engine.run())
+    try:
+        yield Hookline(services, admin, resolver)
+    finally:
+        services.engine.stop()
+        await asyncio.wait_for(engine, 10)
+        await services.close()
+
+
+async def test_body_headers_and_signature(hookline: Hookline, receiver: Receiver) -> None:
+    webhook_id = await hookline.webhook(receiver.url())
+    event_id = await hookline.publish(client_cuid="c1", data={"title": "Résumé", "score": 9.5})
+    await eventually(lambda: receiver.requests)
+    got = receiver.requests[0]
+    payload = json.loads(got.body)
+    assert payload == {
+        "id": event_id,
+        "event": "ReportPublished",
+        "createdAt": payload["createdAt"],
+        "clientCuid": "c1",
+        "data": {"title": "Résumé", "score": 9.5},
+    }
+    assert got.headers["content-type"] == "application/json"
+    assert got.headers["user-agent"].startswith("Hookline/")
+    assert got.headers["x-hookline-event"] == "ReportPublished"
+    assert got.headers["x-hookline-webhook"] == webhook_id
+    assert got.headers["x-hookline-attempt"] == "1"
+    assert got.headers["x-hookline-delivery"].startswith("dlv_")
+    signature = got.headers["x-authorization-hmac-256"]
+    assert verify(SECRET, got.body, signature)
+    # Receivers that re-serialise the parsed payload get the same bytes.
+    again = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+    assert again == got.body
+    assert "Résumé".encode() in got.body  # non-ASCII is not escaped
+
+
+async def test_plextrac_python_recipe_on_ascii_payload(
+    hookline: Hookline, receiver: Receiver
+) -> None:
+    await hookline.webhook(receiver.url())
+    await hookline.publish(data={"reportId": "r-1", "count": 3})
+    await eventually(lambda: receiver.requests)
+    got = receiver.requests[0]
+    recipe = json.dumps(json.loads(got.body), separators=(",", ":")).encode()
+    assert verify(SECRET, recipe, got.headers["x-authorization-hmac-256"])
+
+
+async def test_unsigned_webhook_has_no_signature(hookline: Hookline, receiver: Receiver) -> None:
+    await hookline.webhook(receiver.url(), secret=None)
+    await hookline.publish()
+    await eventually(lambda: receiver.requests)
+    assert "x-authorization-hmac-256" not in receiver.requests[0].headers
+
+
+async def test_500_is_retried_exactly_max_retries_times(
+    hookline: Hookline, receiver: Receiver
+) -> None:
+    receiver.reply(500, b"boom")
+    webhook_id = await hookline.webhook(receiver.url())
+    await hookline.publish()
+    (delivery,) = await eventually(
+        lambda: hookline.deliveries(status=DeliveryStatus.FAILED), timeout=15
+    )
+    assert delivery.attempts == 3
+    assert len(receiver.requests) == 3
+    assert [r.headers["x-hookline-attempt"] for r in receiver.requests] == ["1", "2", "3"]
+    assert len({r.headers["x-hookline-delivery"] for r in receiver.requests}) == 1
+    assert len({r.body for r in receiver.requests}) == 1
+    logs = (
+        await hookline.services.deliveries.logs(hookline.admin, LogQuery(webhook_id=webhook_id))
+    ).items
+    assert [log.attempt for log in logs] == [3, 2, 1]  # newest first
+    assert all(log.error == "Failed to call webhook: HTTP 500" for log in logs)
+    assert all(log.status_code == 500 and not log.success for log in logs)
+    assert logs[0].response_body == "boom"
+
+
+async def test_410_is_final_at_once(hookline: Hookline, receiver: Receiver) -> None:
+    receiver.reply(410)
+    await hookline.webhook(receiver.url())
+    await hookline.publish()
+    (delivery,) = await eventually(lambda: hookline.deliveries(status=DeliveryStatus.FAILED))
+    assert delivery.attempts == 1
+    await asyncio.sleep(0.3)
+    assert len(receiver.requests) == 1
+
+
+async def test_retry_after_is_honoured(hookline: Hookline, receiver: Receiver) -> None:
+    receiver.reply(429, headers={"Retry-After": "1"})
+    await hookline.webhook(receiver.url())
+    started = time.monotonic()
+    await hookline.publish()
+    await eventually(lambda: len(receiver.requests) >= 2, timeout=10)
+    assert time.monotonic() - started >= 0.95  # not the 0.05 s backoff
+
+
+async def test_timeout_and_connection_refused_and_redirect(
+    hookline: Hookline, receivers: Receivers
+) -> None:
+    slow = await receivers.start()
+    slow.reply(200, stall=5)
+    redirect = await receivers.start()
+    target = await receivers.start()
+    redirect.reply(302, headers={"Location": target.url("/elsewhere")})
+    await hookline.webhook(slow.url(), name="slow")
+    await hookline.webhook(redirect.url(), name="redirect")
+    await hookline.webhook("http://127.0.0.1:9/closed", name="closed")
+    await hookline.publish()
+    await eventually(
+        lambda: hookline.deliveries(status=DeliveryStatus.PENDING),
+    )
+    logs = await eventually(
+        lambda: _logs_if(hookline, 3),
+        timeout=10,
+    )
+    errors = [log.error or f"success from {log.url}" for log in logs]
+    assert any(e == "Failed to call webhook: timed out after 1.0s" for e in errors), errors
+    assert any("connection refused" in e for e in errors), errors
+    assert any("HTTP 302" in e for e in errors), errors
+    assert target.requests == []
+
+
+async def _logs_if(hookline: Hookline, count: int) -> list[Any] | None:
+    page = await hookline.services.deliveries.logs(hookline.admin, LogQuery(limit=50))
+    first = {}
+    for log in page.items:
+        first.setdefault(log.webhook_id, log)
+    return list(first.values()) if len(first) >= count else None
+
+
+async def test_hanging_endpoint_does_not_delay_healthy_one(
+    hookline: Hookline, receivers: Receivers
+) -> None:
+    hanging = await receivers.start()
+    hanging.reply(200, stall=5)
+    healthy = await receivers.start()
+    await hookline.webhook(hanging.url(), name="hanging")
+    for _ in range(20):
+        await hookline.publish()
+    await eventually(lambda: len(hanging.requests) >= 4)
+    await hookline.webhook(healthy.url(), name="healthy")
+    started = time.monotonic()
+    for _ in range(5):
+        await hookline.publish()
+    await eventually(lambda: len(healthy.requests) >= 5, timeout=5)
+    # All five arrived well before the hanging endpoint's first timeout (1 s) freed anything.
+    assert time.monotonic() - started < 0.9
+    assert len(hanging.requests) <= 16
+
+
+async def test_client_scoping(hookline: Hookline, receivers: Receivers) -> None:
+    everyone = await receivers.start()
+    only_c1 = await receivers.start()
+    await hookline.webhook(everyone.url(), name="all")
+    await hookline.webhook(only_c1.url(), name="c1", client_cuids=["c1"])
+    await hookline.publish(client_cuid="c1")
+    await hookline.publish(client_cuid="c2")
+    await hookline.publish(client_cuid=None)
+    await eventually(lambda: len(everyone.requests) == 3)
+    await asyncio.sleep(0.2)
+    assert [json.loads(r.body)["clientCuid"] for r in only_c1.requests] == ["c1"]
+
+
+async def test_connect_time_ssrf_with_rebinding_resolver(
+    hookline: Hookline, receiver: Receiver, canaries: Canaries
+) -> None:
+    canary = await canaries.start("127.0.0.2")
+    hookline.resolver.answers["flip.test"] = ["127.0.0.1"]
+    url = f"http://flip.test:{canary.port}/hook"
+    await hookline.webhook(url)  # vetted at create time: 127.0.0.1 is allowed
+    hookline.resolver.answers["flip.test"] = ["127.0.0.2"]  # rebinding
+    await hookline.publish()
+    (delivery,) = await eventually(lambda: hookline.deliveries(status=DeliveryStatus.FAILED))
+    assert delivery.attempts == 1  # refused destinations are not retried
+    assert "destination 127.0.0.2 is not allowed" in (delivery.last_error or "")
+    assert delivery.last_error.startswith("Failed to call webhook:")
+    assert canary.connections == 0
+
+
+async def test_disable_cancels_pending_and_resend_delivers(
+    hookline: Hookline, receiver: Receiver
+) -> None:
+    receiver.reply(500)
+    hookline.services.engine._policy = type(hookline.services.engine._policy)(5, 30.0, 60.0)
+    webhook_id = await hookline.webhook(receiver.url())
+    await hookline.publish()
+    (pending,) = await eventually(lambda: hookline.deliveries(status=DeliveryStatus.PENDING))
+    await eventually(lambda: receiver.requests)
+    await hookline.services.webhooks.update(
+        hookline.admin, webhook_id, WebhookChanges(enabled=False)
+    )
+    (cancelled,) = await eventually(lambda: hookline.deliveries(status=DeliveryStatus.CANCELLED))
+    assert cancelled.id == pending.id
+    await hookline.services.webhooks.update(
+        hookline.admin, webhook_id, WebhookChanges(enabled=True)
+    )
+    receiver.reply(200)
+    resent = await hookline.services.deliveries.resend(hookline.admin, cancelled.id)
+    assert resent.trigger is Trigger.RESEND
+    done = await eventually(lambda: hookline.deliveries(status=DeliveryStatus.SUCCEEDED))
+    assert [d.id for d in done] == [resent.id]
+    delivery, logs = await hookline.services.deliveries.delivery(hookline.admin, resent.id)
+    assert delivery.status is DeliveryStatus.SUCCEEDED
+    assert [(log.attempt, log.trigger) for log in logs] == [(1, Trigger.RESEND)]
