@@ -1,12 +1,14 @@
 # Hookline: `make serve` runs the service on SQLite, `make test` runs every check and test.
-PYTHON ?= $(shell command -v python3.12 || command -v python3.11 || command -v python3)
+# The first interpreter that really runs and is 3.11+ (a pyenv shim may exist but not run).
+PYTHON ?= $(shell for p in python3 python3.13 python3.12 python3.11; do \
+	$$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1 && { echo $$p; break; }; done)
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
 .PHONY: serve test check lint typecheck unit clean
 
 $(BIN)/python:
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Hookline needs Python 3.11 or newer")'
+	@test -n "$(PYTHON)" || { echo "Hookline needs Python 3.11 or newer (python3)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
