@@ -25,10 +25,26 @@ class IdPrefix(StrEnum):
     LOG = "log"
 
 
+_last = [0, 0]  # the last (milliseconds, random part) handed out by this process
+
+
 def new_id(prefix: IdPrefix, *, now_ms: int | None = None) -> str:
-    """A fresh id such as ``wh_01JD3Z6W9R5M1F4T8KQX2B7C0N``."""
+    """A fresh id such as ``wh_01JD3Z6W9R5M1F4T8KQX2B7C0N``.
+
+    Within one process, ids are strictly increasing: in the same millisecond the random part
+    is the previous one plus one (the monotonic ULID rule), so "newest first" is exact for
+    records made by one process, not a coin toss inside a millisecond.
+    """
     ms = time.time_ns() // 1_000_000 if now_ms is None else now_ms
-    value = (ms & ((1 << 48) - 1)) << 80 | secrets.randbits(80)
+    if ms <= _last[0] and now_ms is None:
+        ms, rand = _last[0], _last[1] + 1
+    else:
+        rand = secrets.randbits(80)
+    if rand >= 1 << 80:  # 2**80 ids in one millisecond: borrow the next one
+        ms, rand = ms + 1, secrets.randbits(79)
+    if now_ms is None:
+        _last[0], _last[1] = ms, rand
+    value = (ms & ((1 << 48) - 1)) << 80 | rand
     chars = []
     for _ in range(26):
         chars.append(_ALPHABET[value & 31])

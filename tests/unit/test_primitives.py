@@ -59,3 +59,9 @@ def test_secret_box_round_trip_and_binding() -> None:
     other = SecretBox("another-passphrase-of-32-characters-long")
     with pytest.raises(SecretBoxError):
         other.open(sealed, "wh_1")
+
+
+def test_ids_made_in_one_process_strictly_increase() -> None:
+    made = [new_id(IdPrefix.LOG) for _ in range(5000)]
+    assert made == sorted(made)
+    assert len(set(made)) == len(made)

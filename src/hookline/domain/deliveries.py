@@ -123,3 +123,22 @@ class QueueStats:
     due: int
     oldest_due_seconds: float
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AttemptStats:
+    """Attempts of a tenant since some moment (the status page)."""
+
+    total: int
+    succeeded: int
+
+
+@dataclass(frozen=True)
+class WebhookActivity:
+    """A webhook's latest attempt and its recent failures (the webhooks list)."""
+
+    webhook_id: str
+    last_attempt_at: datetime | None
+    last_success: bool | None
+    last_status_code: int | None
+    failed_recently: int

@@ -18,6 +18,7 @@ from typing import Protocol
 
 from hookline.domain.deliveries import (
     AttemptLog,
+    AttemptStats,
     ClaimedDelivery,
     Completion,
     Delivery,
@@ -25,6 +26,7 @@ from hookline.domain.deliveries import (
     PublishResult,
     QueueStats,
     Trigger,
+    WebhookActivity,
 )
 from hookline.domain.events import NewEvent
 from hookline.domain.tenants import ApiKey, Tenant
@@ -235,3 +237,13 @@ class Store(Protocol):
 
     async def insert_delivery(self, delivery: Delivery) -> None:
         """Queue one delivery of an existing event (a resend). Wakes the workers."""
+
+    # -- summaries for the web UI ----------------------------------------------------------------
+    async def attempt_stats(self, tenant_id: str, since: datetime) -> AttemptStats:
+        """How many attempts the tenant's webhooks made since ``since``, and how many succeeded."""
+
+    async def webhook_activity(
+        self, tenant_id: str, webhook_ids: list[str], failed_since: datetime
+    ) -> list[WebhookActivity]:
+        """For each webhook id: its latest attempt (any trigger) and how many of its deliveries
+        ended ``failed`` since ``failed_since``. One entry per id, in the order given."""

@@ -20,11 +20,13 @@ import asyncpg
 
 from hookline.domain.deliveries import (
     AttemptLog,
+    AttemptStats,
     ClaimedDelivery,
     Completion,
     Delivery,
     PublishResult,
     QueueStats,
+    WebhookActivity,
 )
 from hookline.domain.events import NewEvent
 from hookline.domain.times import utcnow
@@ -214,6 +216,31 @@ class PgQueue(ABC):
         statement."""
         async with self._connection(conflict="a delivery with this id already exists") as conn:
             await conn.execute(Q["insert_delivery"], *rows.delivery_params(delivery))
+
+    # -- summaries for the web UI ----------------------------------------------------------------
+
+    async def attempt_stats(self, tenant_id: str, since: datetime) -> AttemptStats:
+        """Attempts since ``since`` and how many succeeded."""
+        async with self._connection() as conn:
+            row = await conn.fetchrow(Q["attempt_stats"], tenant_id, since)
+        return AttemptStats(int(row["total"]), int(row["succeeded"])) if row else AttemptStats(0, 0)
+
+    async def webhook_activity(
+        self, tenant_id: str, webhook_ids: list[str], failed_since: datetime
+    ) -> list[WebhookActivity]:
+        """Latest attempt and recent failures per webhook, in the order given."""
+        async with self._connection() as conn:
+            records = await conn.fetch(Q["webhook_activity"], tenant_id, webhook_ids, failed_since)
+        return [
+            WebhookActivity(
+                webhook_id=r["webhook_id"],
+                last_attempt_at=rows.ms_or_none(r["created_at"]),
+                last_success=r["success"],
+                last_status_code=r["status_code"],
+                failed_recently=int(r["failed_recently"]),
+            )
+            for r in records
+        ]
 
 
 async def _insert_events(

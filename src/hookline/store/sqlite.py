@@ -11,6 +11,7 @@ disk before the API answers, which is the promise behind 202.
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -21,11 +22,13 @@ from typing import Any, TypeVar
 
 from hookline.domain.deliveries import (
     AttemptLog,
+    AttemptStats,
     ClaimedDelivery,
     Completion,
     Delivery,
     PublishResult,
     QueueStats,
+    WebhookActivity,
 )
 from hookline.domain.events import NewEvent
 from hookline.domain.tenants import ApiKey, Tenant
@@ -445,6 +448,30 @@ class SqliteStore:
         }
         await self._run(lambda conn: conn.execute(Q["insert_delivery"], params))
         self._work.set()
+
+    # -- summaries for the web UI ----------------------------------------------------------------
+    async def attempt_stats(self, tenant_id: str, since: datetime) -> AttemptStats:
+        row = await self._one(Q["attempt_stats"], {"tenant_id": tenant_id, "since": _ms(since)})
+        return AttemptStats(int(row["total"]), int(row["succeeded"])) if row else AttemptStats(0, 0)
+
+    async def webhook_activity(
+        self, tenant_id: str, webhook_ids: list[str], failed_since: datetime
+    ) -> list[WebhookActivity]:
+        params = {
+            "tenant_id": tenant_id,
+            "ids": json.dumps(webhook_ids),
+            "failed_since": _ms(failed_since),
+        }
+        return [
+            WebhookActivity(
+                webhook_id=row["webhook_id"],
+                last_attempt_at=rowmap.opt_time(row["created_at"]),
+                last_success=None if row["success"] is None else bool(row["success"]),
+                last_status_code=row["status_code"],
+                failed_recently=int(row["failed_recently"]),
+            )
+            for row in await self._all(Q["webhook_activity"], params)
+        ]
 
     # -- small helpers ---------------------------------------------------------------------
     async def _one(self, sql: str, params: dict[str, Any]) -> sqlite3.Row | None:

@@ -334,3 +334,19 @@ LIMIT $6
 SELECT id, tenant_id, webhook_id, event_id, event, trigger, status, attempts, next_attempt_at,
        last_status_code, last_error, created_at, updated_at
 FROM deliveries WHERE tenant_id = $1 AND id = $2
+
+-- name: attempt_stats
+SELECT count(*) AS total, count(*) FILTER (WHERE success) AS succeeded
+FROM delivery_logs WHERE tenant_id = $1 AND created_at >= $2
+
+-- name: webhook_activity
+SELECT w.id AS webhook_id, l.created_at, l.success, l.status_code,
+       (SELECT count(*) FROM deliveries d
+        WHERE d.webhook_id = w.id AND d.tenant_id = $1 AND d.status = 'failed'
+          AND d.updated_at >= $3) AS failed_recently
+FROM unnest($2::text[]) WITH ORDINALITY AS w(id, n)
+LEFT JOIN LATERAL (
+    SELECT x.created_at, x.success, x.status_code FROM delivery_logs x
+    WHERE x.tenant_id = $1 AND x.webhook_id = w.id
+    ORDER BY x.id DESC LIMIT 1) l ON TRUE
+ORDER BY w.n

@@ -236,3 +236,18 @@ INSERT INTO deliveries (id, tenant_id, webhook_id, event_id, event, trigger, sta
                         next_attempt_at, created_at, updated_at)
 VALUES (:id, :tenant_id, :webhook_id, :event_id, :event, :trigger, :status, :attempts,
         :next_attempt_at, :created_at, :updated_at)
+
+-- name: attempt_stats
+SELECT count(*) AS total, coalesce(sum(success), 0) AS succeeded
+FROM delivery_logs WHERE tenant_id = :tenant_id AND created_at >= :since
+
+-- name: webhook_activity
+SELECT w.value AS webhook_id, l.created_at, l.success, l.status_code,
+       (SELECT count(*) FROM deliveries d
+        WHERE d.webhook_id = w.value AND d.tenant_id = :tenant_id AND d.status = 'failed'
+          AND d.updated_at >= :failed_since) AS failed_recently
+FROM json_each(:ids) w
+LEFT JOIN delivery_logs l ON l.id = (
+    SELECT max(x.id) FROM delivery_logs x
+    WHERE x.tenant_id = :tenant_id AND x.webhook_id = w.value)
+ORDER BY w.key
