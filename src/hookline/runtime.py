@@ -8,6 +8,8 @@ injected resolver (DNS is the one thing tests may not do for real).
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import logging
 import secrets
 import signal
@@ -40,6 +42,7 @@ from hookline.store import Store, open_store
 log = logging.getLogger("hookline")
 
 KEY_FILE_NAME = "hookline.key"
+UI_SESSION_LABEL = b"hookline/ui-session/v1"
 TEST_CONNECTIONS = 16  # outbound connections kept for the test endpoint beside the workers
 PER_ENDPOINT_FLOOR = 8
 
@@ -60,6 +63,7 @@ class Services:
     sender: Sender
     engine: Engine
     metrics: Metrics
+    session_key: bytes  # signs the web UI's cookies; derived apart from the secret box key
     roles: set[str] = field(default_factory=set)  # which halves run here: "api", "engine"
 
     async def close(self) -> None:
@@ -99,6 +103,17 @@ def resolve_secret_key(settings: Settings) -> str:
         raise ConfigError(f"cannot use secret key file {key_file}: {exc.strerror}") from None
 
 
+def derive_session_key(passphrase: str) -> bytes:
+    """The key that signs the web UI's session cookies and CSRF tokens.
+
+    HMAC-SHA256 of a fixed label under the passphrase: every process of a deployment derives
+    the same key (a session survives a restart and works on any API process), and it is
+    unrelated to the key that seals webhook secrets (scrypt with another label), so a leaked
+    session key opens no secret.
+    """
+    return hmac.new(passphrase.encode("utf-8"), UI_SESSION_LABEL, hashlib.sha256).digest()
+
+
 def make_url_guard(settings: Settings, resolver: ssrf.Resolver) -> UrlGuard:
     """The create/update/test-time SSRF check, configured by the settings."""
 
@@ -121,7 +136,8 @@ async def build_services(
     migrate: bool = True,
 ) -> Services:
     """Open the store (migrating it unless told not to) and wire the services on it."""
-    box = SecretBox(resolve_secret_key(settings))
+    passphrase = resolve_secret_key(settings)
+    box = SecretBox(passphrase)
     store = open_store(settings.database_url)
     await store.open()
     try:
@@ -168,6 +184,7 @@ async def build_services(
         sender=sender,
         engine=engine,
         metrics=metrics,
+        session_key=derive_session_key(passphrase),
     )
 
 

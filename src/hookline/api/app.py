@@ -19,6 +19,7 @@ from hookline.api.errors import UnexpectedErrors, error_response, install_error_
 from hookline.api.routes import api_router
 from hookline.errors import PayloadTooLarge
 from hookline.runtime import Services
+from hookline.ui import create_ui_app
 
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -47,6 +48,8 @@ def create_app(services: Services) -> FastAPI:
     app.state.services = services
     install_error_handlers(app)
     app.include_router(api_router())
+    # The admin UI: its own small app, so that everything under /ui answers in HTML.
+    app.mount("/ui", create_ui_app(services), name="ui")
     app.openapi = lambda: _openapi_document(app)  # type: ignore[method-assign]
     return app
 

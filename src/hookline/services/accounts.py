@@ -114,6 +114,18 @@ class AccountService:
         key, tenant = found
         return Principal(tenant, key)
 
+    async def authenticate_hash(self, key_hash: str) -> Principal:
+        """The principal behind a key known only by its hash (the web UI's session holds the
+        hash, never the key). Checked against the store on every call, so a revoked key stops
+        working at once."""
+        if len(key_hash) != 64 or any(c not in "0123456789abcdef" for c in key_hash):
+            raise Unauthenticated()
+        found = await self._store.find_api_key(key_hash)
+        if found is None:
+            raise Unauthenticated("unknown or revoked API key")
+        key, tenant = found
+        return Principal(tenant, key)
+
     async def operator(self, tenant_name: str) -> Principal:
         """The principal of someone at the machine's shell acting for a tenant (``hookline
         emit``): an admin of that tenant who needs no API key, because shell access to the

@@ -11,7 +11,7 @@ from hookline.domain.tenants import Permission, Principal
 from hookline.domain.times import Clock, utcnow
 from hookline.domain.webhooks import has_control_chars
 from hookline.errors import Conflict, FieldError, NotFound, ValidationFailed
-from hookline.ids import IdPrefix, new_id
+from hookline.ids import IdPrefix, looks_like, new_id
 from hookline.services.access import require
 from hookline.store.base import DeliveryFilter, LogFilter, Store
 
@@ -100,6 +100,16 @@ class DeliveryService:
         )
         logs.sort(key=lambda row: (row.attempt, row.id))
         return delivery, logs
+
+    async def log(self, principal: Principal, log_id: str) -> AttemptLog:
+        """One attempt log of the tenant; NotFound for another tenant's (or none)."""
+        require(principal, Permission.READ)
+        if not looks_like(IdPrefix.LOG, log_id):
+            raise NotFound("log not found")
+        found = await self._store.get_log(principal.tenant.id, log_id)
+        if found is None:
+            raise NotFound("log not found")
+        return found
 
     async def resend(self, principal: Principal, delivery_id: str) -> Delivery:
         """Queue a new delivery of the same event to the same webhook (trigger ``resend``)."""

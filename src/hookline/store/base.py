@@ -229,6 +229,10 @@ class Store(Protocol):
     async def list_logs(self, tenant_id: str, query: LogFilter) -> list[AttemptLog]:
         """Up to ``query.limit`` logs of the tenant, newest first (``id`` descending)."""
 
+    async def get_log(self, tenant_id: str, log_id: str) -> AttemptLog | None:
+        """One attempt log of the tenant (of a deleted webhook too); None for another
+        tenant's."""
+
     async def list_deliveries(self, tenant_id: str, query: DeliveryFilter) -> list[Delivery]:
         """Up to ``query.limit`` deliveries of the tenant, newest first."""
 

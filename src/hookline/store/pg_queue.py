@@ -191,6 +191,12 @@ class PgQueue(ABC):
             )
         return [rows.log_from(row) for row in found]
 
+    async def get_log(self, tenant_id: str, log_id: str) -> AttemptLog | None:
+        """One attempt log of the tenant, whatever became of its webhook."""
+        async with self._connection() as conn:
+            row = await conn.fetchrow(Q["get_log"], tenant_id, log_id)
+        return None if row is None else rows.log_from(row)
+
     async def list_deliveries(self, tenant_id: str, query: DeliveryFilter) -> list[Delivery]:
         """A page of the tenant's deliveries, newest first."""
         async with self._connection() as conn:

@@ -417,6 +417,10 @@ class SqliteStore:
         }
         return [rowmap.log(r) for r in await self._all(Q["list_logs"], params)]
 
+    async def get_log(self, tenant_id: str, log_id: str) -> AttemptLog | None:
+        row = await self._one(Q["get_log"], {"id": log_id, "tenant_id": tenant_id})
+        return rowmap.log(row) if row else None
+
     async def list_deliveries(self, tenant_id: str, query: DeliveryFilter) -> list[Delivery]:
         params = {
             "tenant_id": tenant_id,

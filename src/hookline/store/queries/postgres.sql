@@ -317,6 +317,12 @@ WHERE tenant_id = $1
 ORDER BY id DESC
 LIMIT $11
 
+-- name: get_log
+SELECT id, tenant_id, delivery_id, webhook_id, event_id, event, client_cuid, attempt, trigger,
+       url, request_headers, request_body, status_code, response_headers, response_body,
+       duration_ms, success, error, created_at
+FROM delivery_logs WHERE tenant_id = $1 AND id = $2
+
 -- name: list_deliveries
 -- $2 webhook_id, $3 event_id, $4 status (NULL: no filter), $5 before_id, $6 limit.
 SELECT id, tenant_id, webhook_id, event_id, event, trigger, status, attempts, next_attempt_at,

@@ -218,6 +218,9 @@ WHERE tenant_id = :tenant_id
 ORDER BY id DESC
 LIMIT :limit
 
+-- name: get_log
+SELECT * FROM delivery_logs WHERE id = :id AND tenant_id = :tenant_id
+
 -- name: list_deliveries
 SELECT * FROM deliveries
 WHERE tenant_id = :tenant_id
