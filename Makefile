@@ -24,8 +24,8 @@ serve: $(VENV)/.installed
 	$(BIN)/hookline serve
 
 check: $(VENV)/.dev-installed
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests scripts examples bench
+	$(BIN)/ruff format --check src tests scripts examples bench
 	$(BIN)/mypy src
 
 test: check
