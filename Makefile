@@ -5,7 +5,7 @@ PYTHON ?= $(shell for p in python3 python3.13 python3.12 python3.11; do \
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: serve test check lint typecheck unit clean
+.PHONY: serve test check lint typecheck unit clean bench
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "Hookline needs Python 3.11 or newer (python3)"; exit 1; }
@@ -20,6 +20,10 @@ $(VENV)/.dev-installed: $(VENV)/.installed
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	@touch $@
 
+$(VENV)/.bench-installed: $(VENV)/.installed
+	$(BIN)/python -m pip install -q -e '.[bench]'
+	@touch $@
+
 serve: $(VENV)/.installed
 	$(BIN)/hookline serve
 
@@ -30,6 +34,15 @@ check: $(VENV)/.dev-installed
 
 test: check
 	$(BIN)/pytest
+
+# The benchmark of issue 6 (bench/): loopback only, bounded (the harness budgets 540 s and
+# `timeout` stops it at 600 s; every process it starts is stopped). Needs PostgreSQL and Redis
+# on 127.0.0.1 and Debian's wrk (installed here when missing and we are root).
+bench: $(VENV)/.bench-installed
+	@command -v wrk >/dev/null 2>&1 || apt-get install -y -q wrk >/dev/null 2>&1 \
+		|| { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q wrk >/dev/null 2>&1; } \
+		|| echo "bench: no wrk (apt-get install wrk): scenario 4's single-event load is skipped"
+	timeout --kill-after=20 600 $(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build src/*.egg-info

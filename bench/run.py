@@ -1,129 +1,118 @@
-"""The Hookline benchmark, first version: delivery throughput and publish-to-receipt latency.
+"""The Hookline benchmark: ``make bench`` (or ``python -m bench``) runs every scenario of issue 6.
 
-    python bench/run.py [--events 20000] [--batch 500]
+    python -m bench [--budget 540] [--runs 3] [--scale 1.0] [--only 1,2,...]
 
-Starts the fast receiver (bench/receiver.py) and ``hookline serve`` on a fresh SQLite file,
-both on loopback; creates one signed webhook; publishes N events through
-``POST /api/internal/events/batch``; waits until the receiver has every delivery; prints
-deliveries/s and latency percentiles (publish -> receipt, measured from the moment each batch
-was sent). Everything it starts, it stops. Loopback only.
+Each scenario starts what it needs on loopback (the fast receiver, Hookline, wrk, a Celery
+worker), runs ``--runs`` times, and stops everything it started. Scenarios run in order while
+the time budget lasts (a scenario that would not fit is skipped, and says so); the backlog
+scenario runs last and sizes itself to what is left. At the end the table is printed and
+written to ``bench/results/latest.json`` and ``docs/benchmarks.md``. ``--scale`` below 1 makes
+every count smaller (for trying the harness; do not publish such a run).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import socket
-import subprocess
+import shutil
+import signal
 import sys
 import tempfile
 import time
-import urllib.request
+import traceback
+from collections.abc import Callable
 from pathlib import Path
+from types import FrameType, ModuleType
 
-ROOT = Path(__file__).resolve().parents[1]
-ADMIN_KEY = "bench-admin-key-0123456789abcdef"
+from bench import harness, report
+from bench.harness import ROOT, BenchError, Budget
+from bench.model import Context
+from bench.scenarios import backlog, ceiling, delivery, fanout, ingest, isolation, latency, peer
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def request(method: str, url: str, body: object | None = None) -> object:
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method=method)  # noqa: S310 - loopback only
-    req.add_header("Authorization", f"Bearer {ADMIN_KEY}")
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
-    with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310 - loopback only
-        raw = resp.read()
-    return json.loads(raw) if raw else None
-
-
-def wait_for(url: str, seconds: float = 20.0) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=1):  # noqa: S310
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit(f"bench: {url} did not come up")
+# (scenario, module, entry point, seconds it needs at scale 1 on the reference machine)
+PLAN: list[tuple[int, ModuleType, Callable[[Context], None], float]] = [
+    (1, ceiling, ceiling.run, 15),
+    (2, delivery, delivery.run_sqlite, 50),
+    (3, delivery, delivery.run_postgres, 55),
+    (4, ingest, ingest.run, 55),
+    (5, latency, latency.run, 45),
+    (6, fanout, fanout.run, 40),
+    (7, isolation, isolation.run, 60),
+    (9, peer, peer.run, 45),
+    (8, backlog, backlog.run, 90),
+]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=20_000)
-    parser.add_argument("--batch", type=int, default=500)
-    args = parser.parse_args()
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--budget", type=float, default=540.0, help="seconds for all scenarios")
+    parser.add_argument("--runs", type=int, default=3, help="runs per scenario (at least 3)")
+    parser.add_argument("--scale", type=float, default=1.0, help="event counts x this")
+    parser.add_argument("--only", default="", help="comma-separated scenario numbers")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
+    return parser.parse_args()
 
-    receiver_port, api_port = free_port(), free_port()
+
+def _terminated(signum: int, frame: FrameType | None) -> None:
+    harness.GRACE["seconds"] = 2.0  # `timeout` kills us 20 s after its SIGTERM
+    raise SystemExit(128 + signum)  # unwinds every `with Processes(...)`: all children stop
+
+
+def main() -> int:
+    signal.signal(signal.SIGTERM, _terminated)
+    args = parse_args()
+    only = {int(x) for x in args.only.split(",") if x.strip()}
     workdir = Path(tempfile.mkdtemp(prefix="hookline-bench-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HOOKLINE_")}
-    env.update(
-        HOOKLINE_DATABASE_URL=f"sqlite:///{workdir}/bench.db",
-        HOOKLINE_PORT=str(api_port),
-        HOOKLINE_ADMIN_KEY=ADMIN_KEY,
-        HOOKLINE_ALLOWED_NETWORKS="127.0.0.0/8",
-        HOOKLINE_LOG_LEVEL="warning",
-    )
-    receiver = subprocess.Popen(
-        [sys.executable, str(ROOT / "bench" / "receiver.py"), str(receiver_port)],
-        stdout=subprocess.DEVNULL,
-    )
-    serve = subprocess.Popen(
-        [sys.executable, "-m", "hookline", "serve"], env=env, stderr=subprocess.DEVNULL
-    )
-    base = f"http://127.0.0.1:{api_port}"
+    ctx = Context(Budget(args.budget), workdir, runs=args.runs, scale=args.scale)
+    info = report.machine(harness.snapshot_source(workdir))
+    started = time.monotonic()
+    reserved = PLAN[-1][3] * args.scale  # the backlog's minimum, kept for it
     try:
-        wait_for(f"{base}/healthz")
-        wait_for(f"http://127.0.0.1:{receiver_port}/stats")
-        request(
-            "POST",
-            f"{base}/api/internal/webhooks",
-            {
-                "name": "bench",
-                "url": f"http://127.0.0.1:{receiver_port}/hook",
-                "events": ["ReportPublished"],
-                "secret": "bench-secret-value",
-            },
-        )
-        started = time.time()
-        for offset in range(0, args.events, args.batch):
-            count = min(args.batch, args.events - offset)
-            sent_at = time.time()
-            items = [
-                {"event": "ReportPublished", "data": {"sentAt": sent_at, "n": offset + i}}
-                for i in range(count)
-            ]
-            request("POST", f"{base}/api/internal/events/batch", {"events": items})
-        published = time.time()
-        stats: dict[str, float] = {}
-        deadline = time.monotonic() + 600
-        while time.monotonic() < deadline:
-            stats = request("GET", f"http://127.0.0.1:{receiver_port}/stats")  # type: ignore[assignment]
-            if stats["unique"] >= args.events:
-                break
-            time.sleep(0.2)
-        elapsed = stats["last"] - started
-        print(f"events published     {args.events} in {published - started:.2f} s")
-        print(f"deliveries received  {stats['count']} ({stats['duplicates']} duplicates)")
-        print(f"delivery throughput  {stats['unique'] / elapsed:,.0f} deliveries/s")
-        print(
-            f"publish -> receipt   p50 {stats['p50_ms']:.1f} ms  p95 {stats['p95_ms']:.1f} ms"
-            f"  p99 {stats['p99_ms']:.1f} ms"
-        )
-    finally:
-        for proc in (serve, receiver):
-            proc.terminate()
+        for number, module, entry, needs in PLAN:
+            if only and number not in only:
+                continue
+            want = needs * args.scale + (0 if module is backlog else reserved)
+            if ctx.budget.remaining() < want:
+                ctx.note(number, f"skipped: {ctx.budget.remaining():.0f} s of budget left")
+                continue
+            print(
+                f"[{time.monotonic() - started:5.0f} s] scenario {number}: {report.TITLES[number]}",
+                flush=True,
+            )
             try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+                entry(ctx)
+            except BenchError as exc:
+                ctx.note(number, f"FAILED: {exc}")
+            except Exception as exc:
+                traceback.print_exc()
+                ctx.note(number, f"FAILED: {type(exc).__name__}: {exc}")
+    finally:
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+    for number, counts in sorted(ctx.logged.items()):
+        for kind, count in counts.most_common(3):
+            ctx.note(number, f"Hookline logged {count} x `{kind}`")
+    extra = {
+        "duration_s": time.monotonic() - started,
+        "budget_s": args.budget,
+        "scale": args.scale,
+        "runs": args.runs,
+        "load_average_at_end": Path("/proc/loadavg").read_text().split()[:3],
+    }
+    print()
+    print(report.text_table(ctx))
+    print()
+    for k in sorted(ctx.notes):
+        for line in ctx.notes[k]:
+            print(f"  {k}. {line}")
+    report.write_json(ctx, info, ROOT / "bench" / "results" / "latest.json", extra)
+    if not only and args.scale == 1.0:
+        modules = [ceiling, delivery, ingest, latency, fanout, isolation, backlog, peer]
+        report.write_markdown(ctx, info, ROOT / "docs" / "benchmarks.md", extra, modules)
+        print("\nwritten: bench/results/latest.json, docs/benchmarks.md")
+    else:
+        print("\nwritten: bench/results/latest.json (partial or scaled run: docs untouched)")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

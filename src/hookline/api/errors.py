@@ -21,6 +21,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hookline.errors import (
@@ -191,6 +192,8 @@ class UnexpectedErrors:
 
         try:
             await self.app(scope, receive, send_tracking)
+        except ClientDisconnect:
+            return  # the client hung up mid-request: nobody is left to answer, nothing broke
         except Exception:
             # Method and path only: bodies and headers may carry API keys and secrets.
             path = loggable_path(str(scope.get("path", "")))

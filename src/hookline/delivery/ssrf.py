@@ -32,6 +32,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeAlias
 
+import idna
+
 from hookline.errors import UrlNotAllowed
 
 IPAddress: TypeAlias = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -449,6 +451,13 @@ def _parse_ipv4_literal(host: str, shown: str) -> tuple[str, IPAddress]:
 def _to_ascii(host: str) -> str:
     if host.isascii():
         return host
+    # The name aiohttp will look up and connect to: yarl encodes with IDNA 2008 and UTS #46
+    # mapping, and falls back to IDNA 2003 (Python's codec). IDNA 2003 alone would check
+    # another name than the one connected to (it maps "straße" to "strasse").
+    try:
+        return idna.encode(host, uts46=True).decode("ascii")
+    except UnicodeError:
+        pass
     try:
         return host.encode("idna").decode("ascii")
     except UnicodeError:
@@ -459,6 +468,13 @@ def _is_valid_label(label: str) -> bool:
     if not _LABEL_RE.fullmatch(label):
         return False
     if not label.startswith("xn--"):
+        return True
+    # Valid punycode under IDNA 2008 (like xn--strae-oqa, "straße") or IDNA 2003.
+    try:
+        idna.decode(label)
+    except UnicodeError:
+        pass
+    else:
         return True
     try:
         label.encode("ascii").decode("idna")

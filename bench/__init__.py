@@ -1,0 +1,1 @@
+"""Hookline's reproducible benchmark (issue 6): ``make bench``; see bench/run.py."""

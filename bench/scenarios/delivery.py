@@ -1,0 +1,73 @@
+"""Scenarios 2 and 3, delivery throughput: N signed events to one webhook on the fast receiver.
+
+Scenario 2 runs ``hookline serve`` on a fresh SQLite file; scenario 3 ``hookline api`` and two
+``hookline worker`` on a fresh PostgreSQL database; each run starts a new deployment. The
+events are published in batches of 500 (two requests in flight) while the engine is already
+delivering, as in production. Two figures per run, from the receiver's clock:
+
+* end-to-end: N / (first publish sent -> last delivery received);
+* drain: receipts after the first / (first receipt -> last receipt). Hookline cannot be paused
+  from outside, so this is the delivery rate once deliveries flow, publishing still going on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench import stack
+from bench.harness import BenchError, Receiver, rates
+from bench.hookapi import create_webhooks, publish
+from bench.hookapi import run as run_async
+from bench.model import KINDS, Context, Figure, Target
+
+EVENTS = 20_000
+THROUGHPUT = Target(">=", 5000)
+
+
+def measure(ctx: Context, base: str, receiver: Receiver, n: int) -> dict[str, Any]:
+    """Create one signed webhook, publish ``n`` events, wait until all are delivered."""
+    run_async(create_webhooks(base, [receiver.url()]))
+    receiver.window()
+    published_at = run_async(publish(base, n))
+    stats = receiver.wait_count(n, ctx.budget.limit(180), "delivery")
+    if stats["unique"] < n:
+        raise BenchError(f"{stats['unique']} distinct deliveries of {n}")
+    return {**rates(stats, n, published_at), "duplicates": stats["duplicates"]}
+
+
+def _report(ctx: Context, scenario: int, n: int, results: list[dict[str, Any]]) -> None:
+    for kind, name in KINDS.items():
+        target = THROUGHPUT if kind == "end_to_end" else None
+        ctx.add(Figure(scenario, f"deliveries/s, {name}", "/s", [r[kind] for r in results], target))
+    duplicates = sum(r["duplicates"] for r in results)
+    ctx.note(scenario, f"{n:,} events a run; {duplicates} duplicate deliveries in all runs")
+
+
+def run_sqlite(ctx: Context) -> None:
+    """Scenario 2: ``hookline serve`` on SQLite."""
+    n = ctx.n(EVENTS)
+    results = []
+    for i in range(ctx.runs):
+        with ctx.processes(2, f"s2-{i}") as procs:
+            receiver, _ = procs.receiver()
+            deployment = stack.serve_sqlite(procs, "serve")
+            results.append(measure(ctx, deployment.base, receiver, n))
+    _report(ctx, 2, n, results)
+    ceiling = ctx.median(1, "deliveries/s")
+    if ceiling:
+        for kind, name in KINDS.items():
+            target = Target(">=", 0.5) if kind == "end_to_end" else None
+            ratios = [r[kind] / ceiling for r in results]
+            ctx.add(Figure(2, f"ratio to scenario 1, {name}", "x", ratios, target))
+
+
+def run_postgres(ctx: Context) -> None:
+    """Scenario 3: ``hookline api`` + 2 ``hookline worker`` on PostgreSQL."""
+    n = ctx.n(EVENTS)
+    results = []
+    for i in range(ctx.runs):
+        with stack.fresh_database() as url, ctx.processes(3, f"s3-{i}") as procs:
+            receiver, _ = procs.receiver()
+            deployment = stack.postgres(procs, url, "pg", workers=2)
+            results.append(measure(ctx, deployment.base, receiver, n))
+    _report(ctx, 3, n, results)
