@@ -287,3 +287,16 @@ async def test_disable_cancels_pending_and_resend_delivers(
     delivery, logs = await hookline.services.deliveries.delivery(hookline.admin, resent.id)
     assert delivery.status is DeliveryStatus.SUCCEEDED
     assert [(log.attempt, log.trigger) for log in logs] == [(1, Trigger.RESEND)]
+
+
+async def test_sub_second_retries_do_not_wait_for_the_poll(
+    hookline: Hookline, receiver: Receiver
+) -> None:
+    receiver.reply(500)
+    await hookline.webhook(receiver.url())
+    started = time.monotonic()
+    await hookline.publish()
+    await eventually(lambda: hookline.deliveries(status=DeliveryStatus.FAILED), timeout=10)
+    # Three attempts 0.05 s and 0.2 s apart (+-20%): far less than one 1 s poll per retry.
+    assert time.monotonic() - started < 0.9
+    assert len(receiver.requests) == 3

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from hookline.delivery import outcome
 from hookline.delivery.retry import RetryPolicy
 from hookline.delivery.sender import Attempt, AttemptResult, Sender, delivery_headers
-from hookline.domain.deliveries import ClaimedDelivery, Completion
+from hookline.domain.deliveries import ClaimedDelivery, Completion, DeliveryStatus
 from hookline.domain.times import Clock, utcnow
 from hookline.errors import StoreUnavailable
 from hookline.metrics import Metrics
@@ -61,6 +61,10 @@ class Completer:
         self._pending: list[Completion] = []
         self._ready = asyncio.Event()
         self._closing = False
+        # Set after a batch that scheduled a retry is written: an idle claim loop computed its
+        # sleep before that retry existed and must look again, or a sub-second retry waits
+        # for the poll interval.
+        self.retry_scheduled = asyncio.Event()
 
     def add(self, completion: Completion) -> None:
         """Queue one outcome for the next write."""
@@ -94,6 +98,8 @@ class Completer:
             return
         if applied < len(batch):
             self._metrics.leases_lost.inc(len(batch) - applied)
+        if any(c.status is DeliveryStatus.PENDING for c in batch):
+            self.retry_scheduled.set()
 
 
 class Engine:
@@ -170,6 +176,7 @@ class Engine:
             await self._idle()
 
     async def _idle(self) -> None:
+        self._completer.retry_scheduled.clear()  # before reading the next due time, not after
         wait = self._config.poll_interval
         try:
             next_due = await self._store.next_due_at()
@@ -178,7 +185,11 @@ class Engine:
         if next_due is not None:
             wait = min(wait, max(0.0, (next_due - self._clock()).total_seconds()))
         if wait > 0:
-            await self._first_of(self._store.wait_for_work(wait), self._stop.wait())
+            await self._first_of(
+                self._store.wait_for_work(wait),
+                self._stop.wait(),
+                self._completer.retry_scheduled.wait(),
+            )
 
     async def _start(self, claimed: list[ClaimedDelivery]) -> None:
         deferred: list[tuple[str, str]] = []
