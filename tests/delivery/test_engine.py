@@ -300,3 +300,62 @@ async def test_sub_second_retries_do_not_wait_for_the_poll(
     # Three attempts 0.05 s and 0.2 s apart (+-20%): far less than one 1 s poll per retry.
     assert time.monotonic() - started < 0.9
     assert len(receiver.requests) == 3
+
+
+async def test_nul_bytes_in_an_answer_are_logged_and_do_not_sink_other_outcomes(
+    hookline: Hookline, receivers: Receivers
+) -> None:
+    # PostgreSQL cannot store U+0000 in TEXT or JSONB: before the fix one such answer failed
+    # the whole completion batch and killed the completer, and everything was sent again.
+    odd, plain = await receivers.start(), await receivers.start()
+    odd.reply(200, body=b"ok\x00then more")
+    await hookline.webhook(odd.url())
+    await hookline.webhook(plain.url())
+    for n in range(20):
+        await hookline.publish(data={"n": n})
+    done = await eventually(
+        lambda: _when_all(hookline.deliveries(status=DeliveryStatus.SUCCEEDED, limit=100), 40)
+    )
+    assert len(done) == 40
+    assert len(odd.requests) == 20  # nothing sent twice
+    assert len(plain.requests) == 20
+    logs = await hookline.services.deliveries.logs(hookline.admin, LogQuery(limit=100))
+    odd_logs = [log for log in logs.items if log.url == odd.url()]
+    assert len(odd_logs) == 20
+    assert {log.response_body for log in odd_logs} == {"ok\ufffdthen more"}
+
+
+async def test_unexpected_store_errors_do_not_stop_delivery(
+    hookline: Hookline, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A bug or an unforeseen database error in a claim or a completion: the engine logs it and
+    # goes on (before the fix, one such error ended the claim loop while the API kept
+    # accepting events).
+    store = hookline.services.store
+    failures = {"claim_due": 2, "complete": 1}
+
+    def flaky(name: str) -> Any:
+        real = getattr(store, name)
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            if failures[name] > 0:
+                failures[name] -= 1
+                raise RuntimeError(f"injected {name} failure")
+            return await real(*args, **kwargs)
+
+        return call
+
+    for name in failures:
+        monkeypatch.setattr(store, name, flaky(name))
+    await hookline.webhook(receiver.url())
+    await hookline.publish()
+    done = await eventually(lambda: hookline.deliveries(status=DeliveryStatus.SUCCEEDED))
+    assert len(done) == 1
+    assert failures == {"claim_due": 0, "complete": 0}
+    assert hookline.services.engine.running
+    assert len(receiver.requests) == 1
+
+
+async def _when_all(items: Any, count: int) -> Any:
+    found = await items
+    return found if len(found) >= count else None

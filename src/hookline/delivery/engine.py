@@ -96,10 +96,25 @@ class Completer:
             await asyncio.sleep(1.0)
             self._ready.set()
             return
+        except Exception:
+            # A bug or a value the store rejects. One bad outcome must not sink the others or
+            # stop the completer: write them one by one and give up only on those that fail
+            # alone (their leases expire and they are attempted again).
+            log.exception("cannot record %d attempt outcomes; writing them one by one", len(batch))
+            applied = await self._write_one_by_one(batch)
         if applied < len(batch):
             self._metrics.leases_lost.inc(len(batch) - applied)
         if any(c.status is DeliveryStatus.PENDING for c in batch):
             self.retry_scheduled.set()
+
+    async def _write_one_by_one(self, batch: list[Completion]) -> int:
+        applied = 0
+        for completion in batch:
+            try:
+                applied += await self._store.complete([completion], self._clock())
+            except Exception:
+                log.exception("delivery %s: cannot record its attempt", completion.delivery_id)
+        return applied
 
 
 class Engine:
@@ -170,6 +185,11 @@ class Engine:
                 log.warning("cannot claim deliveries: %s", exc.message)
                 await self._first_of(asyncio.sleep(cfg.poll_interval), self._stop.wait())
                 continue
+            except Exception:
+                # Never let one bad claim end delivery while the API goes on accepting events.
+                log.exception("cannot claim deliveries")
+                await self._first_of(asyncio.sleep(cfg.poll_interval), self._stop.wait())
+                continue
             if claimed:
                 await self._start(claimed)
                 continue
@@ -180,7 +200,7 @@ class Engine:
         wait = self._config.poll_interval
         try:
             next_due = await self._store.next_due_at()
-        except StoreUnavailable:
+        except Exception:  # the claim that follows reports the store's state
             next_due = None
         if next_due is not None:
             wait = min(wait, max(0.0, (next_due - self._clock()).total_seconds()))
@@ -209,6 +229,8 @@ class Engine:
                 await self._store.release(deferred, later)
             except StoreUnavailable as exc:  # the leases expire and free them anyway
                 log.warning("cannot release %d deliveries: %s", len(deferred), exc.message)
+            except Exception:
+                log.exception("cannot release %d deliveries", len(deferred))
 
     # -- one attempt -----------------------------------------------------------------------------
     async def _deliver(self, claimed: ClaimedDelivery, endpoint: str) -> None:

@@ -16,6 +16,22 @@ from hookline.domain.deliveries import (
 )
 from hookline.ids import IdPrefix, new_id
 
+# PostgreSQL's TEXT and JSONB cannot hold U+0000 (SQLite can): a receiver that answers with a
+# NUL byte would make the whole completion batch fail on one store and not the other. Logs keep
+# what was seen with NUL shown as U+FFFD, the same on both stores.
+_NUL, _SHOWN_NUL = "\x00", "\ufffd"
+
+
+def storable(text: str) -> str:
+    """``text`` as both stores can keep it."""
+    return text.replace(_NUL, _SHOWN_NUL) if _NUL in text else text
+
+
+def _storable_headers(headers: dict[str, str]) -> dict[str, str]:
+    if not any(_NUL in k or _NUL in v for k, v in headers.items()):
+        return headers
+    return {storable(k): storable(v) for k, v in headers.items()}
+
 
 def attempt_log(
     *,
@@ -45,14 +61,14 @@ def attempt_log(
         attempt=attempt,
         trigger=trigger,
         url=url,
-        request_headers=request_headers,
-        request_body=body.decode("utf-8", errors="replace"),
+        request_headers=_storable_headers(request_headers),
+        request_body=storable(body.decode("utf-8", errors="replace")),
         status_code=result.status_code,
-        response_headers=result.response_headers,
-        response_body=result.response_body,
+        response_headers=_storable_headers(result.response_headers),
+        response_body=storable(result.response_body),
         duration_ms=result.duration_ms,
         success=result.success,
-        error=result.error,
+        error=None if result.error is None else storable(result.error),
         created_at=now,
     )
 
@@ -107,6 +123,6 @@ def complete(
         attempts=attempt,
         next_attempt_at=next_at,
         last_status_code=result.status_code,
-        last_error=result.error,
+        last_error=log.error,
         log=log,
     )
