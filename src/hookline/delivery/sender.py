@@ -66,6 +66,7 @@ class AttemptResult:
         retry_after: The raw ``Retry-After`` header, if any.
         final: Do not retry (only for a refused destination; ``410`` is the retry policy's).
         refused: The SSRF policy refused the destination.
+        timed_out: No answer within the timeout (the engine gives such endpoints fewer slots).
     """
 
     success: bool
@@ -77,6 +78,7 @@ class AttemptResult:
     retry_after: str | None = None
     final: bool = False
     refused: bool = False
+    timed_out: bool = False
 
 
 def delivery_headers(
@@ -173,7 +175,7 @@ class Sender:
                 body = await _read_limited(response.content)
                 return _response_result(response, body, started)
         except TimeoutError:
-            return _failure(started, f"timed out after {self._timeout}s")
+            return _failure(started, f"timed out after {self._timeout}s", timed_out=True)
         except aiohttp.ClientConnectorDNSError as exc:
             refused = _destination_refused(exc)
             if refused is not None:
@@ -272,13 +274,16 @@ def _tls_reason(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-def _failure(started: float, reason: str, *, refused: bool = False) -> AttemptResult:
+def _failure(
+    started: float, reason: str, *, refused: bool = False, timed_out: bool = False
+) -> AttemptResult:
     return AttemptResult(
         success=False,
         duration_ms=_elapsed_ms(started),
         error=ERROR_PREFIX + reason,
         final=refused,
         refused=refused,
+        timed_out=timed_out,
     )
 
 
