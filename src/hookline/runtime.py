@@ -8,16 +8,18 @@ injected resolver (DNS is the one thing tests may not do for real).
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
 import hmac
 import logging
 import secrets
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import Any, TypeVar
 
 from hookline import __version__
 from hookline.config import MIN_SECRET_KEY_LENGTH, Settings
@@ -287,3 +289,27 @@ async def run_worker(
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
         await services.close()
+
+
+R = TypeVar("R")
+
+
+def run_process(main: Coroutine[Any, Any, R]) -> R:
+    """Run a server process's coroutine (``serve``, ``api``, ``worker``) on uvloop when it is
+    installed, tuned for a long-lived, busy process:
+
+    * the objects made at start-up (modules, app, settings) are frozen out of the garbage
+      collector's reach, and the collector runs less often (Hookline makes few cycles);
+    * the interpreter switches threads every 0.5 ms instead of 5 ms: the SQLite thread holds
+      the GIL between statements, and the event loop must not wait 5 ms for it each time.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+    sys.setswitchinterval(0.0005)
+    try:
+        import uvloop
+    except ImportError:  # optional (not on Windows)
+        return asyncio.run(main)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main)

@@ -12,8 +12,9 @@ Isolation rules (the contract: a slow or dead endpoint must not delay the others
   for a slot of that endpoint (no write to give it back and claim it again); it is started
   only while its lease has at least ``lease_margin`` seconds left, else it is dropped and the
   lease expiry makes it claimable again (never lost, never sent twice at once);
-* an endpoint whose waiting line is full is "blocked": the claim loop asks the store to skip
-  its webhooks until the line is half empty, so claims bring deliveries that can be sent.
+* an endpoint whose waiting line is full (four rounds of its slots; one when stalled) is
+  "blocked": the claim loop asks the store to skip its webhooks until the line is half empty,
+  so claims bring deliveries that can be sent.
 """
 
 from __future__ import annotations
@@ -94,14 +95,14 @@ class Slots:
         if not endpoint.waiting and self._may_start(endpoint):
             self._take(endpoint)
             return Admitted(START, key)
-        cap = self._cap(endpoint)
-        # One claim's worth beyond the cap is kept: the claim that filled the line could not
-        # know it would, and giving its rows back would cost as much as the claim.
-        if len(endpoint.waiting) >= cap + self.overshoot or lease_until - now < self._margin:
+        line = self._line(endpoint)
+        # One claim's worth beyond a full line is kept: the claim that filled the line could
+        # not know it would, and giving its rows back would cost as much as the claim.
+        if len(endpoint.waiting) >= line + self.overshoot or lease_until - now < self._margin:
             return Admitted(GIVE_BACK, key)
         endpoint.waiting.append((delivery, lease_until))
         self.waiting += 1
-        if len(endpoint.waiting) >= cap:
+        if len(endpoint.waiting) >= line:
             endpoint.blocked = True
         return Admitted(WAIT, key)
 
@@ -133,7 +134,7 @@ class Slots:
                     self._take(endpoint)
                     ready.append((delivery, name))
             self._drop_expired(endpoint, now)
-            if endpoint.blocked and len(endpoint.waiting) <= self._cap(endpoint) // 2:
+            if endpoint.blocked and len(endpoint.waiting) <= self._line(endpoint) // 2:
                 endpoint.blocked = False
                 self._unblocked = True
             if not endpoint.in_flight and not endpoint.waiting:
@@ -163,6 +164,11 @@ class Slots:
     # -- internals ------------------------------------------------------------------------------
     def _cap(self, endpoint: _Endpoint) -> int:
         return self.stalled_cap if endpoint.stalled else self.per_endpoint
+
+    def _line(self, endpoint: _Endpoint) -> int:
+        # A healthy endpoint's line holds a few rounds of its slots, so that it never runs dry
+        # while the next claim waits for the store; a stalled one's, one round.
+        return self.stalled_cap if endpoint.stalled else 4 * self.per_endpoint
 
     def _may_start(self, endpoint: _Endpoint) -> bool:
         if self.in_flight >= self.concurrency or endpoint.in_flight >= self._cap(endpoint):

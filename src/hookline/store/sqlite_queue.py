@@ -39,6 +39,25 @@ def write(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     conn.execute("COMMIT")
 
 
+@contextmanager
+def engine_write(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """A write of the delivery engine's (claim, complete, release): committed without waiting
+    for the disk (``synchronous=NORMAL`` for this transaction; the WAL reaches the disk with the
+    next ``FULL`` commit or checkpoint).
+
+    A process crash loses none of it (the WAL is in the OS's page cache); a power loss may lose
+    the last ones, which leaves those deliveries leased or pending: they are sent again when
+    the lease expires. At-least-once either way; events and their deliveries (what a 202
+    promises) are still written with ``synchronous=FULL``.
+    """
+    conn.execute("PRAGMA synchronous = NORMAL")
+    try:
+        with write(conn):
+            yield conn
+    finally:
+        conn.execute("PRAGMA synchronous = FULL")
+
+
 def claim(
     conn: sqlite3.Connection,
     now_ms: int,
@@ -54,7 +73,7 @@ def claim(
         "token": token,
         "skip": json.dumps(list(skip)),
     }
-    with write(conn):
+    with engine_write(conn):
         ids = [row[0] for row in conn.execute(Q["claim_due"], params)]
         if not ids:
             return []
@@ -103,7 +122,7 @@ def log_row(log: AttemptLog) -> tuple[Any, ...]:
 def complete(conn: sqlite3.Connection, batch: str, logs: list[tuple[Any, ...]], now_ms: int) -> int:
     """Apply a batch (``batch`` from :func:`completion_row` rows as one JSON array) and insert
     its logs; returns how many deliveries changed."""
-    with write(conn):
+    with engine_write(conn):
         applied = conn.execute(Q["complete_deliveries"], {"batch": batch, "now": now_ms}).rowcount
         conn.executemany(INSERT_LOG, logs)
         return int(applied)
@@ -112,5 +131,5 @@ def complete(conn: sqlite3.Connection, batch: str, logs: list[tuple[Any, ...]], 
 def release(conn: sqlite3.Connection, leases: str, due_ms: int, now_ms: int) -> int:
     """Give back leased deliveries (``leases``: a JSON array of ``[id, token]``)."""
     params = {"leases": leases, "next_attempt_at": due_ms, "now": now_ms}
-    with write(conn):
+    with engine_write(conn):
         return int(conn.execute(Q["release_deliveries"], params).rowcount)
