@@ -28,10 +28,12 @@ from hookline.delivery.engine import Engine, EngineConfig
 from hookline.delivery.retry import RetryPolicy
 from hookline.delivery.sender import Sender
 from hookline.delivery.transport import make_session
+from hookline.domain.tenants import Principal
 from hookline.domain.times import Clock, utcnow
 from hookline.errors import ConfigError
 from hookline.metrics import Metrics
 from hookline.secretbox import SecretBox
+from hookline.services.access import TtlCache
 from hookline.services.accounts import AccountService, IssuedKey
 from hookline.services.catalog import CatalogService
 from hookline.services.deliveries import DeliveryService
@@ -67,6 +69,9 @@ class Services:
     metrics: Metrics
     session_key: bytes  # signs the web UI's cookies; derived apart from the secret box key
     roles: set[str] = field(default_factory=set)  # which halves run here: "api", "engine"
+    # The publish routes' callers, by their Authorization header: enabled principals only, for
+    # at most a second (a revoked key or a disabled tenant stops publishing within a second).
+    publishers: TtlCache[str, Principal] = field(default_factory=TtlCache)
 
     async def close(self) -> None:
         """Release outbound connections and the database."""
