@@ -72,11 +72,10 @@ class Slots:
 
     # -- what the claim loop asks ------------------------------------------------------------
     def credit(self) -> int:
-        """How many more deliveries may be claimed now. Deliveries waiting behind a blocked
-        endpoint do not count: they are left out of claims, and must not stop the claims that
-        feed the other endpoints."""
-        soon = sum(len(e.waiting) for e in self._endpoints.values() if not e.blocked)
-        return self.concurrency - self.in_flight - soon
+        """How many more deliveries may be claimed now: free slots. Waiting deliveries do not
+        count: they wait for their own endpoint's slots, and must not stop the claims that feed
+        the other endpoints (their lines are bounded, and skipped by claims when full)."""
+        return self.concurrency - self.in_flight
 
     def skipped_webhooks(self) -> list[str]:
         """Webhooks the next claim should leave alone: their endpoint's line is full."""
@@ -98,7 +97,11 @@ class Slots:
         line = self._line(endpoint)
         # One claim's worth beyond a full line is kept: the claim that filled the line could
         # not know it would, and giving its rows back would cost as much as the claim.
-        if len(endpoint.waiting) >= line + self.overshoot or lease_until - now < self._margin:
+        if (
+            len(endpoint.waiting) >= line + self.overshoot
+            or self.waiting >= 4 * self.concurrency
+            or lease_until - now < self._margin
+        ):
             return Admitted(GIVE_BACK, key)
         endpoint.waiting.append((delivery, lease_until))
         self.waiting += 1
