@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import sqlite3
 import threading
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -127,7 +129,7 @@ def publish(
         ).fetchone()
         if row is not None:
             return PublishOutcome([], replayed=row["response"])
-    results = [_publish_one(conn, event, now_ms) for event in events]
+    results = _publish_all(conn, events, now_ms)
     if idempotency is not None:
         conn.execute(
             Q["save_idempotency"],
@@ -141,26 +143,19 @@ def publish(
     return PublishOutcome(results)
 
 
-def _publish_one(conn: sqlite3.Connection, event: NewEvent, now_ms: int) -> PublishResult:
-    conn.execute(
-        Q["insert_event"],
-        {
-            "id": event.id,
-            "tenant_id": event.tenant_id,
-            "event": event.event,
-            "client_cuid": event.client_cuid,
-            "body": event.body,
-            "created_at": to_epoch_ms(event.created_at),
-        },
+def _publish_all(
+    conn: sqlite3.Connection, events: list[NewEvent], now_ms: int
+) -> list[PublishResult]:
+    """Insert the events, then fan them all out in one set-based statement."""
+    conn.executemany(
+        Q["insert_events"],
+        [
+            (e.id, e.tenant_id, e.event, e.client_cuid, e.body, to_epoch_ms(e.created_at))
+            for e in events
+        ],
     )
-    fanned = conn.execute(
-        Q["fan_out"],
-        {
-            "event_id": event.id,
-            "event": event.event,
-            "tenant_id": event.tenant_id,
-            "client_cuid": event.client_cuid,
-            "now": now_ms,
-        },
+    keys = json.dumps([[e.id, e.tenant_id, e.event, e.client_cuid] for e in events])
+    fanned = Counter(
+        row[0] for row in conn.execute(Q["fan_out_many"], {"events": keys, "now": now_ms})
     )
-    return PublishResult(event.id, fanned.rowcount)
+    return [PublishResult(e.id, fanned[e.id]) for e in events]

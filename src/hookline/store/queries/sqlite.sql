@@ -123,6 +123,27 @@ WHERE s.tenant_id = :tenant_id AND s.event = :event
   AND (w.client_cuids = '[]'
        OR EXISTS (SELECT 1 FROM json_each(w.client_cuids) c WHERE c.value = :client_cuid))
 
+-- name: insert_events
+INSERT INTO events (id, tenant_id, event, client_cuid, body, created_at) VALUES (?, ?, ?, ?, ?, ?)
+
+-- name: fan_out_many
+-- fan_out for all the events of one request at once; :events is a JSON array of
+-- [event_id, tenant_id, event, client_cuid], and the deliveries are made in that order.
+INSERT INTO deliveries (id, tenant_id, webhook_id, event_id, event, trigger, status, attempts,
+                        next_attempt_at, created_at, updated_at)
+SELECT 'dlv_' || substr(e.event_id, 5) || substr(w.id, 4), w.tenant_id, w.id, e.event_id,
+       e.event, 'event', 'pending', 0, :now, :now, :now
+FROM (SELECT key AS position, value ->> 0 AS event_id, value ->> 1 AS tenant_id,
+             value ->> 2 AS event, value ->> 3 AS client_cuid
+      FROM json_each(:events)) AS e
+JOIN webhook_subscriptions s ON s.tenant_id = e.tenant_id AND s.event = e.event
+JOIN webhooks w ON w.id = s.webhook_id
+WHERE w.enabled = 1 AND w.deleted_at IS NULL
+  AND (w.client_cuids = '[]'
+       OR EXISTS (SELECT 1 FROM json_each(w.client_cuids) c WHERE c.value = e.client_cuid))
+ORDER BY e.position
+RETURNING event_id
+
 -- name: claim_due
 -- The ids only: a wide RETURNING (or a join by lease token, which has no index) costs more
 -- than fetching the claimed rows by id afterwards. :skip is a JSON array of webhook ids to
