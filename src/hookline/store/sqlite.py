@@ -345,7 +345,9 @@ class SqliteStore:
         return await self._run(write, urgent=True)
 
     async def next_due_at(self) -> datetime | None:
-        row = await self._one(Q["next_due_at"], {})
+        # The engine's question (when it goes idle): on its lane, not behind publishes.
+        sql = Q["next_due_at"]
+        row: sqlite3.Row | None = await self._run(lambda c: c.execute(sql).fetchone(), urgent=True)
         return None if row is None or row[0] is None else from_epoch_ms(row[0])
 
     async def queue_stats(self, now: datetime) -> QueueStats:
