@@ -17,6 +17,7 @@ from tests.store.test_queue_contract import add_tenant, add_webhook, claim_key, 
 
 from hookline.errors import Conflict
 from hookline.store.sqlite import SqliteStore
+from hookline.store.sqlite_publish import GROUP_MAX
 
 
 @pytest.fixture
@@ -118,3 +119,26 @@ async def test_a_batch_is_all_or_nothing_inside_its_group(
     assert (await works).results[0].event_id == ok.id
     rows = await raw.fetch("SELECT id FROM events")
     assert rows == [(ok.id,)]  # nothing of the failed batch, not even its valid first event
+
+
+async def test_more_requests_than_a_group_holds_are_all_written(
+    sqlite_store: SqliteStore, sqlite_url: str
+) -> None:
+    """Past GROUP_MAX queued requests, the writes go on in further groups (with the engine's
+    calls let in between), and every request is answered."""
+    tenant = await add_tenant(sqlite_store)
+    await add_webhook(sqlite_store, tenant)
+    events = [new_event(tenant) for _ in range(GROUP_MAX * 2 + 10)]
+    held = HeldThread(sqlite_store)
+    now = events[0].created_at
+    tasks = [asyncio.ensure_future(sqlite_store.publish([e], None, now)) for e in events]
+    await asyncio.sleep(0.05)
+    claim = asyncio.ensure_future(sqlite_store.claim_due(now, 5, now.replace(year=3000), "tok"))
+    await asyncio.sleep(0.05)  # the claim is asked for (queued) before the thread is let go
+    await held.release()
+    outcomes = await asyncio.gather(*tasks)
+    assert [o.results[0].event_id for o in outcomes] == [e.id for e in events]
+    assert await count(RawSql(sqlite_url), "deliveries") == len(events)
+    # The engine's claim, asked for after all of them, went first (its own lane): it found
+    # nothing yet, instead of waiting behind every group.
+    assert await claim == []

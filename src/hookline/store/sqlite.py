@@ -106,6 +106,7 @@ class SqliteStore:
             await thread.submit(conn.close)
         if thread is not None:
             await asyncio.get_running_loop().run_in_executor(None, thread.shutdown)
+        self._publishes.fail_all(StoreUnavailable("the SQLite store is closed"))
 
     async def migrate(self) -> list[str]:
         def apply(conn: sqlite3.Connection) -> list[str]:
@@ -285,12 +286,21 @@ class SqliteStore:
             raise StoreUnavailable("the SQLite store is not open")
         future, first = self._publishes.add(events, idempotency, now)
         if first:  # else the group already queued on the thread takes this request too
-            conn = self._conn
-            self._thread.submit(partial(self._publishes.write_group, conn))
+            self._write_publishes()
         outcome = await future
         if outcome.replayed is None and any(r.deliveries for r in outcome.results):
             self._work.set()
         return outcome
+
+    def _write_publishes(self, done: asyncio.Future[bool] | None = None) -> None:
+        """Queue one group write on the thread; again when it is done and more are queued."""
+        if done is not None and (done.cancelled() or done.exception() or not done.result()):
+            return
+        if self._thread is None or self._conn is None:
+            self._publishes.fail_all(StoreUnavailable("the SQLite store is closed"))
+            return
+        write = self._thread.submit(partial(self._publishes.write_group, self._conn))
+        write.add_done_callback(self._write_publishes)
 
     async def wait_for_work(self, max_wait: float) -> bool:
         try:

@@ -61,13 +61,15 @@ class PublishQueue:
             self._pending.append(_Request(events, idempotency, to_epoch_ms(now), future, loop))
         return future, first
 
-    def write_group(self, conn: sqlite3.Connection) -> None:
-        """On the store's thread: write what is queued, in groups; answer each request."""
-        while True:
-            with self._lock:
-                group, self._pending = self._pending[:GROUP_MAX], self._pending[GROUP_MAX:]
-            if not group:
-                return
+    def write_group(self, conn: sqlite3.Connection) -> bool:
+        """On the store's thread: write one group of what is queued, answer each request.
+
+        Returns True if more requests are queued: the caller then queues another call behind
+        whatever else waits for the thread (the engine's calls are not held up by a stream
+        of publishes)."""
+        with self._lock:
+            group, self._pending = self._pending[:GROUP_MAX], self._pending[GROUP_MAX:]
+        if group:
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 for request in group:
@@ -81,6 +83,16 @@ class PublishQueue:
                     request.outcome, request.error = None, error
             for request in group:
                 _answer(request)
+        with self._lock:
+            return bool(self._pending)
+
+    def fail_all(self, error: BaseException) -> None:
+        """Answer every queued request with ``error`` (the store is closing)."""
+        with self._lock:
+            group, self._pending = self._pending, []
+        for request in group:
+            request.error = error
+            _answer(request)
 
 
 def _write_one(
