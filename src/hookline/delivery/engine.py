@@ -86,6 +86,7 @@ class Engine:
         self._unblocked = asyncio.Event()
         self._stop = asyncio.Event()
         self._secrets: dict[tuple[str, str], str] = {}
+        self._attempt_counters: dict[str, Any] = {}
         self.running = False
 
     def stop(self) -> None:
@@ -257,7 +258,10 @@ class Engine:
 
     def _record(self, result: AttemptResult) -> None:
         kind = "success" if result.success else ("refused" if result.refused else "failure")
-        self._metrics.attempts.labels(kind).inc()
+        counter = self._attempt_counters.get(kind)
+        if counter is None:  # labels() looks its child up each time; keep the three we use
+            counter = self._attempt_counters[kind] = self._metrics.attempts.labels(kind)
+        counter.inc()
         self._metrics.attempt_seconds.observe(result.duration_ms / 1000)
 
     async def _give_back(self) -> None:

@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 MAX_RESPONSE_BYTES = 64 * 1024
 ERROR_PREFIX = "Failed to call webhook: "
 _MAX_LOCATION = 200
+_VETTED_MAX = 10_000
 
 _ERRNO_REASONS = {
     errno.ECONNREFUSED: "connection refused",
@@ -120,6 +121,7 @@ class Sender:
         self._client_timeout = aiohttp.ClientTimeout(total=self._timeout)
         self._allowed = tuple(allowed)
         self._user_agent = user_agent
+        self._vetted: dict[str, tuple[str, str | None]] = {}
 
     def request_headers(self, attempt: Attempt) -> dict[str, str]:
         """The headers :meth:`send` sends (besides Host, Content-Length and Accept).
@@ -154,15 +156,33 @@ class Sender:
         """Closes the session and its connections."""
         await self._session.close()
 
-    async def _send(self, attempt: Attempt, started: float) -> AttemptResult:
+    def _vet(self, url: str) -> tuple[str, str | None]:
+        """The URL's host and why it is refused before any connection (None: it is not).
+
+        Pure for a given URL and this sender's allowlist, so remembered per URL (webhooks are
+        few, attempts many); host names are still vetted at every connection by the resolver.
+        """
+        known = self._vetted.get(url)
+        if known is not None:
+            return known
         try:
-            target = ssrf.parse_target_url(attempt.url)
+            target = ssrf.parse_target_url(url)
         except UrlNotAllowed as exc:
-            return _failure(started, exc.message, refused=True)
-        if target.address is not None:
-            reason = ssrf.address_refusal(target.address, self._allowed)
-            if reason is not None:
-                return _failure(started, reason, refused=True)
+            verdict: tuple[str, str | None] = ("", exc.message)
+        else:
+            reason = None
+            if target.address is not None:
+                reason = ssrf.address_refusal(target.address, self._allowed)
+            verdict = (target.host, reason)
+        if len(self._vetted) >= _VETTED_MAX:
+            self._vetted.clear()
+        self._vetted[url] = verdict
+        return verdict
+
+    async def _send(self, attempt: Attempt, started: float) -> AttemptResult:
+        host, refusal = self._vet(attempt.url)
+        if refusal is not None:
+            return _failure(started, refusal, refused=True)
         try:
             async with self._session.post(
                 attempt.url,
@@ -180,7 +200,7 @@ class Sender:
             refused = _destination_refused(exc)
             if refused is not None:
                 return _failure(started, refused.reason, refused=True)
-            return _failure(started, f"{target.host} does not resolve")
+            return _failure(started, f"{host} does not resolve")
         except aiohttp.ClientSSLError as exc:
             return _failure(started, f"TLS error: {_tls_reason(exc.os_error)}")
         except aiohttp.ClientConnectorError as exc:

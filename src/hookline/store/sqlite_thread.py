@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import queue
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -26,37 +27,38 @@ class SqliteThread:
     def __init__(self, name: str = "hookline-sqlite") -> None:
         self._urgent: deque[_Job] = deque()
         self._normal: deque[_Job] = deque()
-        self._ready = threading.Condition(threading.Lock())
+        # One token per queued call (a C queue: cheap to signal, and it lets go of the GIL while
+        # the thread waits). The token says "a call is queued", the lanes say which goes next.
+        self._tokens: queue.SimpleQueue[bool] = queue.SimpleQueue()
         self._closed = False
         self._thread = threading.Thread(target=self._work, name=name, daemon=True)
         self._thread.start()
 
     def submit(self, fn: Callable[[], T], *, urgent: bool = False) -> asyncio.Future[T]:
         """Run ``fn`` on the thread; the future resolves on the caller's event loop."""
+        if self._closed:
+            raise RuntimeError("the SQLite thread is closed")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        with self._ready:
-            if self._closed:
-                raise RuntimeError("the SQLite thread is closed")
-            (self._urgent if urgent else self._normal).append((fn, loop, future))
-            self._ready.notify()
+        (self._urgent if urgent else self._normal).append((fn, loop, future))
+        self._tokens.put(True)
         return future
 
     def shutdown(self) -> None:
         """Finish queued calls, then stop the thread (waits for it)."""
-        with self._ready:
-            self._closed = True
-            self._ready.notify()
+        self._closed = True
+        self._tokens.put(False)
         self._thread.join()
 
     def _work(self) -> None:
         while True:
-            with self._ready:
-                while not self._urgent and not self._normal:
-                    if self._closed:
-                        return
-                    self._ready.wait()
-                fn, loop, future = (self._urgent or self._normal).popleft()
+            self._tokens.get()
+            if self._urgent:
+                fn, loop, future = self._urgent.popleft()
+            elif self._normal:
+                fn, loop, future = self._normal.popleft()
+            else:  # the shutdown token, and nothing left before it
+                return
             try:
                 result = fn()
             except BaseException as exc:  # handed to the caller, who re-raises it
