@@ -244,6 +244,7 @@ async def run_api(
     try:
         issued = await bootstrap_keys(services)
         app = create_app(services)
+        gc.freeze()  # the app and services live as long as the process: keep them out of GC
         config = uvicorn.Config(
             app,
             host=settings.host,
