@@ -35,7 +35,10 @@ def _run(argv: list[str]) -> str:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=10, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return "not found"
-    return (done.stdout or done.stderr).strip().splitlines()[0] if done.returncode == 0 else "?"
+    if done.returncode:
+        return "?"
+    lines = (done.stdout or done.stderr).strip().splitlines()
+    return lines[0] if lines else ""  # a clean `git status` prints nothing
 
 
 def _cpu() -> str:

@@ -8,16 +8,18 @@ injected resolver (DNS is the one thing tests may not do for real).
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
 import hmac
 import logging
 import secrets
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import Any, TypeVar
 
 from hookline import __version__
 from hookline.config import MIN_SECRET_KEY_LENGTH, Settings
@@ -26,10 +28,12 @@ from hookline.delivery.engine import Engine, EngineConfig
 from hookline.delivery.retry import RetryPolicy
 from hookline.delivery.sender import Sender
 from hookline.delivery.transport import make_session
+from hookline.domain.tenants import Principal
 from hookline.domain.times import Clock, utcnow
 from hookline.errors import ConfigError
 from hookline.metrics import Metrics
 from hookline.secretbox import SecretBox
+from hookline.services.access import TtlCache
 from hookline.services.accounts import AccountService, IssuedKey
 from hookline.services.catalog import CatalogService
 from hookline.services.deliveries import DeliveryService
@@ -65,6 +69,9 @@ class Services:
     metrics: Metrics
     session_key: bytes  # signs the web UI's cookies; derived apart from the secret box key
     roles: set[str] = field(default_factory=set)  # which halves run here: "api", "engine"
+    # The publish routes' callers, by their Authorization header: enabled principals only, for
+    # at most a second (a revoked key or a disabled tenant stops publishing within a second).
+    publishers: TtlCache[str, Principal] = field(default_factory=TtlCache)
 
     async def close(self) -> None:
         """Release outbound connections and the database."""
@@ -237,6 +244,7 @@ async def run_api(
     try:
         issued = await bootstrap_keys(services)
         app = create_app(services)
+        gc.freeze()  # the app and services live as long as the process: keep them out of GC
         config = uvicorn.Config(
             app,
             host=settings.host,
@@ -287,3 +295,27 @@ async def run_worker(
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
         await services.close()
+
+
+R = TypeVar("R")
+
+
+def run_process(main: Coroutine[Any, Any, R]) -> R:
+    """Run a server process's coroutine (``serve``, ``api``, ``worker``) on uvloop when it is
+    installed, tuned for a long-lived, busy process:
+
+    * the objects made at start-up (modules, app, settings) are frozen out of the garbage
+      collector's reach, and the collector runs less often (Hookline makes few cycles);
+    * the interpreter switches threads every 0.5 ms instead of 5 ms: the SQLite thread holds
+      the GIL between statements, and the event loop must not wait 5 ms for it each time.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+    sys.setswitchinterval(0.0005)
+    try:
+        import uvloop
+    except ImportError:  # optional (not on Windows)
+        return asyncio.run(main)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main)

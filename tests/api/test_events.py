@@ -361,6 +361,37 @@ async def test_a_removed_event_type_cannot_be_published(api, acme, services):
 
 
 @SQLITE_ONLY
+async def test_event_types_changed_here_apply_to_publishing_at_once(api, acme, services):
+    """The publish path caches the catalogue for a second; changes made through this process
+    clear that cache, so they apply to the very next event."""
+    body = {"event": "ScanFinished"}
+    await api.create(acme.admin, events=["ReportPublished"])
+    assert (await publish(api, acme.publisher, {"event": "ReportPublished"}))["deliveries"] == 1
+    response = await api.client.post(EVENTS, headers=acme.publisher, json=body)
+    api.error(response, 400, "validation_error", "event")
+    await services.catalog.add("ScanFinished")
+    assert (await publish(api, acme.publisher, body))["deliveries"] == 0
+    await services.catalog.remove("ScanFinished")
+    response = await api.client.post(EVENTS, headers=acme.publisher, json=body)
+    api.error(response, 400, "validation_error", "event")
+
+
+@SQLITE_ONLY
+async def test_a_cached_caller_is_never_another_callers(api, acme, other, services):
+    """Callers are cached by their whole Authorization header: each key keeps its own tenant
+    and role, and an unknown key is never cached into being accepted."""
+    body = {"event": "ReportPublished"}
+    for _ in range(2):
+        await publish(api, acme.publisher, body)
+        await publish(api, other.publisher, body)
+        response = await api.client.post(EVENTS, headers=acme.viewer, json=body)
+        api.error(response, 403, "forbidden")
+        bad = {"Authorization": acme.publisher["Authorization"] + "x"}
+        api.error(await api.client.post(EVENTS, headers=bad, json=body), 401, "unauthorized")
+    assert await count_rows(services, "events") == 4
+
+
+@SQLITE_ONLY
 async def test_publish_routes_are_documented(api):
     document = (await api.client.get("/openapi.json")).json()
     for path, schema in [(EVENTS, "EventIn"), (BATCH, "BatchIn")]:

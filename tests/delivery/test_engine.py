@@ -233,6 +233,31 @@ async def test_hanging_endpoint_does_not_delay_healthy_one(
     assert len(hanging.requests) <= 16
 
 
+async def test_endpoints_that_hang_cannot_starve_a_healthy_one_of_slots(
+    hookline: Hookline, receivers: Receivers
+) -> None:
+    """Two hanging endpoints with 8 slots each fill the global cap (16); once their attempts
+    time out they are held to one slot each, and a healthy endpoint gets the rest."""
+    hanging = [await receivers.start() for _ in range(2)]
+    for i, receiver in enumerate(hanging):
+        receiver.reply(200, stall=60)  # never answers while the test runs (timeout: 1 s)
+        await hookline.webhook(receiver.url(), name=f"hanging-{i}")
+    for _ in range(20):
+        await hookline.publish()
+    await eventually(lambda: sum(len(r.requests) for r in hanging) >= 16)
+    slots = hookline.services.engine._slots
+    await eventually(lambda: all(slots.is_stalled(r.url()) for r in hanging))
+    healthy = await receivers.start()
+    await hookline.webhook(healthy.url(), name="healthy", events=["AssessmentSubmitted"])
+    for _ in range(30):
+        await hookline.publish("AssessmentSubmitted")
+    await eventually(lambda: len(healthy.requests) >= 30)
+    # The hanging endpoints still hang (and are still retried), each on one slot at most.
+    await eventually(lambda: slots.in_flight <= 2)
+    assert all(slots.is_stalled(r.url()) for r in hanging)
+    assert not slots.is_stalled(healthy.url())
+
+
 async def test_client_scoping(hookline: Hookline, receivers: Receivers) -> None:
     everyone = await receivers.start()
     only_c1 = await receivers.start()

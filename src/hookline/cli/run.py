@@ -82,7 +82,7 @@ def check_listen_address(host: str, port: int) -> None:
 
 def run_http(settings: Settings, roles: set[str]) -> None:
     """Serve the API (and whatever ``roles`` add) until SIGINT or SIGTERM."""
-    from hookline.runtime import run_api
+    from hookline.runtime import run_api, run_process
 
     check_listen_address(settings.host, settings.port)
 
@@ -90,7 +90,7 @@ def run_http(settings: Settings, roles: set[str]) -> None:
     # handler that was there before it: this one, which ends the process with exit 0.
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
-        asyncio.run(run_api(settings, roles=roles))
+        run_process(run_api(settings, roles=roles))
     except Terminated:
         pass
     finally:
@@ -169,9 +169,9 @@ def worker(
     """Run the notification engine and delivery workers only (PostgreSQL)."""
     settings = start(locals())
     _refuse_on_sqlite(settings, "worker")
-    from hookline.runtime import run_worker
+    from hookline.runtime import run_process, run_worker
 
-    asyncio.run(run_worker(settings))  # SIGTERM/SIGINT: stop claiming, drain, exit 0
+    run_process(run_worker(settings))  # SIGTERM/SIGINT: stop claiming, drain, exit 0
 
 
 def migrate(database_url: DatabaseUrl = None, log_level: LogLevel = None) -> None:

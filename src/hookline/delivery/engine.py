@@ -1,11 +1,12 @@
 """The delivery engine: claim due deliveries, send them concurrently, complete them in batches.
 
 One loop claims work with a lease and a fencing token (the store guarantees two claimers never
-hold the same delivery), starts one task per attempt, and goes back for more while there are
-free slots. Attempt tasks hand their outcome to a :class:`Completer`, which writes whatever has
-accumulated in one transaction, so under load many completions share a commit. Isolation: a
-global cap (``concurrency``) and a per-endpoint cap; a delivery whose endpoint is full is given
-back unattempted for a moment, so a hanging endpoint ties up only its own slots.
+hold the same delivery), starts one task per attempt, and goes back for more while there is
+credit. Attempt tasks hand their outcome to a :class:`~hookline.delivery.completer.Completer`,
+which writes whatever has accumulated in one transaction. Isolation is
+:class:`~hookline.delivery.slots.Slots`' job: a global cap, per-endpoint caps (smaller for an
+endpoint whose attempts time out), and a waiting line per endpoint whose full lines are left
+out of the next claims, so a hanging endpoint ties up only its own few slots.
 """
 
 from __future__ import annotations
@@ -14,22 +15,22 @@ import asyncio
 import logging
 import random
 import secrets
-from collections import defaultdict
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 from hookline.delivery import outcome
+from hookline.delivery.completer import Completer
 from hookline.delivery.retry import RetryPolicy
 from hookline.delivery.sender import Attempt, AttemptResult, Sender, delivery_headers
-from hookline.domain.deliveries import ClaimedDelivery, Completion, DeliveryStatus
+from hookline.delivery.slots import GIVE_BACK, START, Slots
+from hookline.domain.deliveries import ClaimedDelivery
 from hookline.domain.times import Clock, utcnow
 from hookline.errors import StoreUnavailable
 from hookline.metrics import Metrics
 from hookline.secretbox import SecretBox, SecretBoxError
-from hookline.store.base import Store
+from hookline.store.base import SkippingClaims, Store
 
 log = logging.getLogger("hookline.engine")
 
@@ -46,75 +47,9 @@ class EngineConfig:
     timeout: float = 5.0
     lease_slack: float = 5.0  # beyond the attempt timeout, for the completion to be written
     poll_interval: float = 1.0  # safety net; new work wakes the engine at once
-    defer_delay: float = 0.5  # how long a delivery to a full endpoint waits before a new claim
+    defer_delay: float = 0.5  # when a delivery given back unattempted is due again
     maintenance_interval: float = 60.0
     log_retention: timedelta = timedelta(days=30)
-
-
-class Completer:
-    """Collects attempt outcomes and writes them in batches, one transaction per batch."""
-
-    def __init__(self, store: Store, metrics: Metrics, clock: Clock) -> None:
-        self._store = store
-        self._metrics = metrics
-        self._clock = clock
-        self._pending: list[Completion] = []
-        self._ready = asyncio.Event()
-        self._closing = False
-        # Set after a batch that scheduled a retry is written: an idle claim loop computed its
-        # sleep before that retry existed and must look again, or a sub-second retry waits
-        # for the poll interval.
-        self.retry_scheduled = asyncio.Event()
-
-    def add(self, completion: Completion) -> None:
-        """Queue one outcome for the next write."""
-        self._pending.append(completion)
-        self._ready.set()
-
-    async def run(self) -> None:
-        """Write batches until :meth:`close` and nothing is left."""
-        while not (self._closing and not self._pending):
-            await self._ready.wait()
-            self._ready.clear()
-            if self._pending:
-                await self._flush()
-
-    def close(self) -> None:
-        """Finish after writing what is queued."""
-        self._closing = True
-        self._ready.set()
-
-    async def _flush(self) -> None:
-        batch, self._pending = self._pending, []
-        try:
-            applied = await self._store.complete(batch, self._clock())
-        except StoreUnavailable as exc:
-            # Keep the outcomes and try again; if the leases expire meanwhile, the deliveries
-            # are claimed again and re-sent: at-least-once, never lost.
-            log.warning("cannot record %d attempt outcomes yet: %s", len(batch), exc.message)
-            self._pending[:0] = batch
-            await asyncio.sleep(1.0)
-            self._ready.set()
-            return
-        except Exception:
-            # A bug or a value the store rejects. One bad outcome must not sink the others or
-            # stop the completer: write them one by one and give up only on those that fail
-            # alone (their leases expire and they are attempted again).
-            log.exception("cannot record %d attempt outcomes; writing them one by one", len(batch))
-            applied = await self._write_one_by_one(batch)
-        if applied < len(batch):
-            self._metrics.leases_lost.inc(len(batch) - applied)
-        if any(c.status is DeliveryStatus.PENDING for c in batch):
-            self.retry_scheduled.set()
-
-    async def _write_one_by_one(self, batch: list[Completion]) -> int:
-        applied = 0
-        for completion in batch:
-            try:
-                applied += await self._store.complete([completion], self._clock())
-            except Exception:
-                log.exception("delivery %s: cannot record its attempt", completion.delivery_id)
-        return applied
 
 
 class Engine:
@@ -141,10 +76,17 @@ class Engine:
         self._rng = rng or random.Random()
         self._completer = Completer(store, metrics, clock)
         self._tasks: set[asyncio.Task[None]] = set()
-        self._per_endpoint: defaultdict[str, int] = defaultdict(int)
+        # A waiting delivery is started only while its lease outlasts a whole attempt.
+        self._slots = Slots(
+            config.concurrency, config.per_endpoint, config.timeout + 1.0, config.claim_batch
+        )
+        self._min_claim = max(1, min(config.claim_batch, config.concurrency) // 16)
+        self._skipping = store if isinstance(store, SkippingClaims) else None
         self._slot_freed = asyncio.Event()
+        self._unblocked = asyncio.Event()
         self._stop = asyncio.Event()
         self._secrets: dict[tuple[str, str], str] = {}
+        self._attempt_counters: dict[str, Any] = {}
         self.running = False
 
     def stop(self) -> None:
@@ -160,6 +102,7 @@ class Engine:
             await self._claim_loop()
         finally:
             maintenance.cancel()
+            await self._give_back()
             if self._tasks:
                 await asyncio.gather(*self._tasks, return_exceptions=True)
             self._completer.close()
@@ -170,17 +113,18 @@ class Engine:
     async def _claim_loop(self) -> None:
         cfg = self._config
         while not self._stop.is_set():
-            free = cfg.concurrency - len(self._tasks)
-            if free <= 0:
+            self._start_ready(self._slots.ready(self._clock()))
+            free = self._slots.credit()
+            # Claim in useful amounts: a claim is a write transaction, a claim of 1 a waste.
+            if free <= 0 or (free < self._min_claim and self._slots.in_flight):
                 self._slot_freed.clear()
                 await self._first_of(self._slot_freed.wait(), self._stop.wait())
                 continue
             now = self._clock()
             lease_until = now + timedelta(seconds=cfg.timeout + cfg.lease_slack)
+            skip = self._slots.skipped_webhooks()
             try:
-                claimed = await self._store.claim_due(
-                    now, min(free, cfg.claim_batch), lease_until, secrets.token_hex(12)
-                )
+                claimed = await self._claim(now, min(free, cfg.claim_batch), lease_until, skip)
             except StoreUnavailable as exc:
                 log.warning("cannot claim deliveries: %s", exc.message)
                 await self._first_of(asyncio.sleep(cfg.poll_interval), self._stop.wait())
@@ -191,51 +135,71 @@ class Engine:
                 await self._first_of(asyncio.sleep(cfg.poll_interval), self._stop.wait())
                 continue
             if claimed:
-                await self._start(claimed)
+                await self._start(claimed, lease_until)
                 continue
-            await self._idle()
+            await self._idle(bool(skip))
 
-    async def _idle(self) -> None:
+    async def _claim(
+        self, now: Any, limit: int, lease_until: Any, skip: Sequence[str]
+    ) -> list[ClaimedDelivery]:
+        token = secrets.token_hex(12)
+        if skip and self._skipping is not None:
+            return await self._skipping.claim_due_skipping(now, limit, lease_until, token, skip)
+        return await self._store.claim_due(now, limit, lease_until, token)
+
+    async def _idle(self, skipping: bool) -> None:
         self._completer.retry_scheduled.clear()  # before reading the next due time, not after
+        self._unblocked.clear()
         wait = self._config.poll_interval
         try:
             next_due = await self._store.next_due_at()
         except Exception:  # the claim that follows reports the store's state
             next_due = None
-        if next_due is not None:
+        if next_due is not None and not skipping:
+            # (While some webhooks are skipped, the next due delivery may well be theirs.)
             wait = min(wait, max(0.0, (next_due - self._clock()).total_seconds()))
         if wait > 0:
             await self._first_of(
                 self._store.wait_for_work(wait),
                 self._stop.wait(),
                 self._completer.retry_scheduled.wait(),
+                self._unblocked.wait(),
             )
 
-    async def _start(self, claimed: list[ClaimedDelivery]) -> None:
-        deferred: list[tuple[str, str]] = []
+    async def _start(self, claimed: list[ClaimedDelivery], lease_until: Any) -> None:
+        now = self._clock()
+        give_back: list[tuple[str, str]] = []
         for delivery in claimed:
-            endpoint = endpoint_of(delivery.url)
-            if self._per_endpoint[endpoint] >= self._config.per_endpoint:
-                deferred.append((delivery.id, delivery.lease_token))
-                continue
-            self._per_endpoint[endpoint] += 1
-            task = asyncio.create_task(self._deliver(delivery, endpoint))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-        self._metrics.in_flight.set(len(self._tasks))
-        if deferred:
-            later = self._clock() + timedelta(seconds=self._config.defer_delay)
+            decision, endpoint = self._slots.admit(delivery, lease_until, now)
+            if decision == START:
+                self._launch(delivery, endpoint)
+            elif decision == GIVE_BACK:
+                give_back.append((delivery.id, delivery.lease_token))
+        self._metrics.in_flight.set(self._slots.in_flight)
+        if give_back:
+            later = now + timedelta(seconds=self._config.defer_delay)
             try:
-                await self._store.release(deferred, later)
+                await self._store.release(give_back, later)
             except StoreUnavailable as exc:  # the leases expire and free them anyway
-                log.warning("cannot release %d deliveries: %s", len(deferred), exc.message)
+                log.warning("cannot release %d deliveries: %s", len(give_back), exc.message)
             except Exception:
-                log.exception("cannot release %d deliveries", len(deferred))
+                log.exception("cannot release %d deliveries", len(give_back))
+
+    def _start_ready(self, ready: list[tuple[ClaimedDelivery, str]]) -> None:
+        for delivery, endpoint in ready:
+            self._launch(delivery, endpoint)
+
+    def _launch(self, delivery: ClaimedDelivery, endpoint: str) -> None:
+        task = asyncio.create_task(self._deliver(delivery, endpoint))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     # -- one attempt -----------------------------------------------------------------------------
     async def _deliver(self, claimed: ClaimedDelivery, endpoint: str) -> None:
+        timed_out = False
         try:
             attempt, result = await self._attempt(claimed)
+            timed_out = result.timed_out
             now = self._clock()
             completion = outcome.complete(
                 claimed,
@@ -250,10 +214,13 @@ class Engine:
         except Exception:  # a bug: the lease expires and the delivery is retried
             log.exception("delivery %s: unexpected error", claimed.id)
         finally:
-            self._per_endpoint[endpoint] -= 1
-            if not self._per_endpoint[endpoint]:
-                del self._per_endpoint[endpoint]
-            self._metrics.in_flight.set(len(self._tasks) - 1)
+            self._slots.release(endpoint, timed_out=timed_out)
+            if not self._stop.is_set():
+                # The next delivery waiting for this endpoint goes at once, without a claim.
+                self._start_ready(self._slots.ready(self._clock(), endpoint))
+            if self._slots.unblocked():
+                self._unblocked.set()
+            self._metrics.in_flight.set(self._slots.in_flight)
             self._slot_freed.set()
 
     async def _attempt(self, claimed: ClaimedDelivery) -> tuple[Attempt, AttemptResult]:
@@ -291,8 +258,22 @@ class Engine:
 
     def _record(self, result: AttemptResult) -> None:
         kind = "success" if result.success else ("refused" if result.refused else "failure")
-        self._metrics.attempts.labels(kind).inc()
+        counter = self._attempt_counters.get(kind)
+        if counter is None:  # labels() looks its child up each time; keep the three we use
+            counter = self._attempt_counters[kind] = self._metrics.attempts.labels(kind)
+        counter.inc()
         self._metrics.attempt_seconds.observe(result.duration_ms / 1000)
+
+    async def _give_back(self) -> None:
+        """At stop, waiting deliveries go back to the queue, due now (their leases would free
+        them anyway, only later)."""
+        waiting = self._slots.drain_waiting()
+        if not waiting:
+            return
+        try:
+            await self._store.release([(d.id, d.lease_token) for d in waiting], self._clock())
+        except Exception as exc:  # the leases expire and free them anyway
+            log.warning("cannot give back %d waiting deliveries: %s", len(waiting), exc)
 
     # -- housekeeping ----------------------------------------------------------------------------
     async def _maintain(self) -> None:
@@ -315,9 +296,3 @@ class Engine:
         finally:
             for task in tasks:
                 task.cancel()
-
-
-def endpoint_of(url: str) -> str:
-    """What the per-endpoint cap counts by: scheme, host and port."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname}:{parts.port or ''}"

@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 MAX_RESPONSE_BYTES = 64 * 1024
 ERROR_PREFIX = "Failed to call webhook: "
 _MAX_LOCATION = 200
+_VETTED_MAX = 10_000
 
 _ERRNO_REASONS = {
     errno.ECONNREFUSED: "connection refused",
@@ -66,6 +67,7 @@ class AttemptResult:
         retry_after: The raw ``Retry-After`` header, if any.
         final: Do not retry (only for a refused destination; ``410`` is the retry policy's).
         refused: The SSRF policy refused the destination.
+        timed_out: No answer within the timeout (the engine gives such endpoints fewer slots).
     """
 
     success: bool
@@ -77,6 +79,7 @@ class AttemptResult:
     retry_after: str | None = None
     final: bool = False
     refused: bool = False
+    timed_out: bool = False
 
 
 def delivery_headers(
@@ -118,6 +121,7 @@ class Sender:
         self._client_timeout = aiohttp.ClientTimeout(total=self._timeout)
         self._allowed = tuple(allowed)
         self._user_agent = user_agent
+        self._vetted: dict[str, tuple[str, str | None]] = {}
 
     def request_headers(self, attempt: Attempt) -> dict[str, str]:
         """The headers :meth:`send` sends (besides Host, Content-Length and Accept).
@@ -152,15 +156,33 @@ class Sender:
         """Closes the session and its connections."""
         await self._session.close()
 
-    async def _send(self, attempt: Attempt, started: float) -> AttemptResult:
+    def _vet(self, url: str) -> tuple[str, str | None]:
+        """The URL's host and why it is refused before any connection (None: it is not).
+
+        Pure for a given URL and this sender's allowlist, so remembered per URL (webhooks are
+        few, attempts many); host names are still vetted at every connection by the resolver.
+        """
+        known = self._vetted.get(url)
+        if known is not None:
+            return known
         try:
-            target = ssrf.parse_target_url(attempt.url)
+            target = ssrf.parse_target_url(url)
         except UrlNotAllowed as exc:
-            return _failure(started, exc.message, refused=True)
-        if target.address is not None:
-            reason = ssrf.address_refusal(target.address, self._allowed)
-            if reason is not None:
-                return _failure(started, reason, refused=True)
+            verdict: tuple[str, str | None] = ("", exc.message)
+        else:
+            reason = None
+            if target.address is not None:
+                reason = ssrf.address_refusal(target.address, self._allowed)
+            verdict = (target.host, reason)
+        if len(self._vetted) >= _VETTED_MAX:
+            self._vetted.clear()
+        self._vetted[url] = verdict
+        return verdict
+
+    async def _send(self, attempt: Attempt, started: float) -> AttemptResult:
+        host, refusal = self._vet(attempt.url)
+        if refusal is not None:
+            return _failure(started, refusal, refused=True)
         try:
             async with self._session.post(
                 attempt.url,
@@ -173,12 +195,12 @@ class Sender:
                 body = await _read_limited(response.content)
                 return _response_result(response, body, started)
         except TimeoutError:
-            return _failure(started, f"timed out after {self._timeout}s")
+            return _failure(started, f"timed out after {self._timeout}s", timed_out=True)
         except aiohttp.ClientConnectorDNSError as exc:
             refused = _destination_refused(exc)
             if refused is not None:
                 return _failure(started, refused.reason, refused=True)
-            return _failure(started, f"{target.host} does not resolve")
+            return _failure(started, f"{host} does not resolve")
         except aiohttp.ClientSSLError as exc:
             return _failure(started, f"TLS error: {_tls_reason(exc.os_error)}")
         except aiohttp.ClientConnectorError as exc:
@@ -272,13 +294,16 @@ def _tls_reason(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-def _failure(started: float, reason: str, *, refused: bool = False) -> AttemptResult:
+def _failure(
+    started: float, reason: str, *, refused: bool = False, timed_out: bool = False
+) -> AttemptResult:
     return AttemptResult(
         success=False,
         duration_ms=_elapsed_ms(started),
         error=ERROR_PREFIX + reason,
         final=refused,
         refused=refused,
+        timed_out=timed_out,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -110,7 +111,7 @@ class EventService:
         )
 
 
-def item_problems(item: EventInput, known: set[str], prefix: str = "") -> list[FieldError]:
+def item_problems(item: EventInput, known: AbstractSet[str], prefix: str = "") -> list[FieldError]:
     """What is wrong with one event, field by field."""
     errors: list[FieldError] = []
     if not isinstance(item.event, str) or not item.event:

@@ -11,10 +11,10 @@ Times in and out are timezone-aware UTC ``datetime``s with millisecond precision
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from hookline.domain.deliveries import (
     AttemptLog,
@@ -251,3 +251,23 @@ class Store(Protocol):
     ) -> list[WebhookActivity]:
         """For each webhook id: its latest attempt (any trigger) and how many of its deliveries
         ended ``failed`` since ``failed_since``. One entry per id, in the order given."""
+
+
+@runtime_checkable
+class SkippingClaims(Protocol):
+    """Optional: a store that can leave some webhooks out of a claim.
+
+    The engine uses it, when the store has it, to stop claiming deliveries of an endpoint whose
+    waiting line is full (a hanging one); a store without it is still correct, the engine then
+    holds such deliveries until their leases run out.
+    """
+
+    async def claim_due_skipping(
+        self,
+        now: datetime,
+        limit: int,
+        lease_until: datetime,
+        token: str,
+        skip_webhooks: Sequence[str],
+    ) -> list[ClaimedDelivery]:
+        """:meth:`Store.claim_due`, without deliveries of the webhooks ``skip_webhooks``."""

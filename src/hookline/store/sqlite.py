@@ -13,10 +13,9 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -26,7 +25,6 @@ from hookline.domain.deliveries import (
     ClaimedDelivery,
     Completion,
     Delivery,
-    PublishResult,
     QueueStats,
     WebhookActivity,
 )
@@ -35,6 +33,7 @@ from hookline.domain.tenants import ApiKey, Tenant
 from hookline.domain.times import from_epoch_ms, to_epoch_ms
 from hookline.domain.webhooks import EventType, Webhook
 from hookline.errors import Conflict, StoreUnavailable
+from hookline.store import sqlite_queue as queue
 from hookline.store import sqlite_rows as rowmap
 from hookline.store.base import (
     DeliveryFilter,
@@ -44,6 +43,8 @@ from hookline.store.base import (
     WebhookFilter,
 )
 from hookline.store.sql import migrations, queries
+from hookline.store.sqlite_publish import PublishQueue
+from hookline.store.sqlite_thread import SqliteThread
 
 T = TypeVar("T")
 Q = queries("sqlite")
@@ -56,44 +57,33 @@ class SqliteStore:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._conn: sqlite3.Connection | None = None
-        self._thread: ThreadPoolExecutor | None = None
+        self._thread: SqliteThread | None = None
+        self._publishes = PublishQueue(_translate)
         # One process owns an SQLite file, so an in-process signal is enough to wake workers.
         self._work = asyncio.Event()
 
     # -- plumbing --------------------------------------------------------------------------
-    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def _run(self, fn: Callable[[sqlite3.Connection], T], *, urgent: bool = False) -> T:
+        """Run ``fn(conn)`` on the store's thread; ``urgent``: the delivery engine's lane."""
         if self._thread is None or self._conn is None:
             raise StoreUnavailable("the SQLite store is not open")
         conn = self._conn
-        loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._thread, fn, conn)
-        except sqlite3.IntegrityError as exc:
-            raise Conflict(_conflict_message(exc)) from None
-        except sqlite3.OperationalError as exc:
-            raise StoreUnavailable(f"SQLite error on {self.path}: {exc}") from None
+            return await self._thread.submit(partial(fn, conn), urgent=urgent)
+        except (sqlite3.IntegrityError, sqlite3.OperationalError) as exc:
+            raise _translate(exc) from None
 
-    @staticmethod
-    @contextmanager
-    def _write(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+    _write = staticmethod(queue.write)
 
     # -- lifecycle -------------------------------------------------------------------------
     async def open(self) -> None:
         if self._conn is not None:
             return
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hookline-sqlite")
-        loop = asyncio.get_running_loop()
+        self._thread = SqliteThread()
         try:
-            self._conn = await loop.run_in_executor(self._thread, self._connect)
+            self._conn = await self._thread.submit(self._connect)
         except (sqlite3.Error, OSError) as exc:
-            self._thread.shutdown(wait=False)
+            self._thread.shutdown()
             self._thread = None
             raise StoreUnavailable(f"cannot open SQLite database {self.path}: {exc}") from None
 
@@ -106,15 +96,17 @@ class SqliteStore:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = FULL")
         conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA temp_store = MEMORY")  # sorts and json_each tables: no temp files
         return conn
 
     async def close(self) -> None:
         conn, thread = self._conn, self._thread
         self._conn = self._thread = None
         if conn is not None and thread is not None:
-            await asyncio.get_running_loop().run_in_executor(thread, conn.close)
+            await thread.submit(conn.close)
         if thread is not None:
-            thread.shutdown(wait=True)
+            await asyncio.get_running_loop().run_in_executor(None, thread.shutdown)
+        self._publishes.fail_all(StoreUnavailable("the SQLite store is closed"))
 
     async def migrate(self) -> list[str]:
         def apply(conn: sqlite3.Connection) -> list[str]:
@@ -290,38 +282,25 @@ class SqliteStore:
     async def publish(
         self, events: list[NewEvent], idempotency: IdempotencyClaim | None, now: datetime
     ) -> PublishOutcome:
-        now_ms = _ms(now)
-
-        def publish(conn: sqlite3.Connection) -> PublishOutcome:
-            with self._write(conn):
-                if idempotency is not None:
-                    row = conn.execute(
-                        Q["find_idempotency"],
-                        {
-                            "tenant_id": idempotency.tenant_id,
-                            "key": idempotency.key,
-                            "not_before": _ms(idempotency.not_before),
-                        },
-                    ).fetchone()
-                    if row is not None:
-                        return PublishOutcome([], replayed=row["response"])
-                results = [_publish_one(conn, event, now_ms) for event in events]
-                if idempotency is not None:
-                    conn.execute(
-                        Q["save_idempotency"],
-                        {
-                            "tenant_id": idempotency.tenant_id,
-                            "key": idempotency.key,
-                            "response": idempotency.render(results),
-                            "now": now_ms,
-                        },
-                    )
-                return PublishOutcome(results)
-
-        outcome = await self._run(publish)
+        if self._thread is None or self._conn is None:
+            raise StoreUnavailable("the SQLite store is not open")
+        future, first = self._publishes.add(events, idempotency, now)
+        if first:  # else the group already queued on the thread takes this request too
+            self._write_publishes()
+        outcome = await future
         if outcome.replayed is None and any(r.deliveries for r in outcome.results):
             self._work.set()
         return outcome
+
+    def _write_publishes(self, done: asyncio.Future[bool] | None = None) -> None:
+        """Queue one group write on the thread; again when it is done and more are queued."""
+        if done is not None and (done.cancelled() or done.exception() or not done.result()):
+            return
+        if self._thread is None or self._conn is None:
+            self._publishes.fail_all(StoreUnavailable("the SQLite store is closed"))
+            return
+        write = self._thread.submit(partial(self._publishes.write_group, self._conn))
+        write.add_done_callback(self._write_publishes)
 
     async def wait_for_work(self, max_wait: float) -> bool:
         try:
@@ -336,41 +315,49 @@ class SqliteStore:
     async def claim_due(
         self, now: datetime, limit: int, lease_until: datetime, token: str
     ) -> list[ClaimedDelivery]:
-        params = {"now": _ms(now), "limit": limit, "lease_until": _ms(lease_until), "token": token}
+        return await self.claim_due_skipping(now, limit, lease_until, token, ())
 
-        def claim(conn: sqlite3.Connection) -> list[sqlite3.Row]:
-            with self._write(conn):
-                if conn.execute(Q["claim_due"], params).rowcount == 0:
-                    return []
-                return conn.execute(Q["claimed_details"], {"token": token}).fetchall()
-
-        return [rowmap.claimed(row) for row in await self._run(claim)]
+    async def claim_due_skipping(
+        self,
+        now: datetime,
+        limit: int,
+        lease_until: datetime,
+        token: str,
+        skip_webhooks: Sequence[str],
+    ) -> list[ClaimedDelivery]:
+        claim = partial(
+            queue.claim,
+            now_ms=_ms(now),
+            limit=limit,
+            lease_until_ms=_ms(lease_until),
+            token=token,
+            skip=skip_webhooks,
+        )
+        return [rowmap.claimed(row) for row in await self._run(claim, urgent=True)]
 
     async def complete(self, completions: list[Completion], now: datetime) -> int:
-        now_ms = _ms(now)
-        updates = [rowmap.completion_params(c, now_ms) for c in completions]
-        logs = [rowmap.log_params(c.log) for c in completions]
-
-        def complete(conn: sqlite3.Connection) -> int:
-            with self._write(conn):
-                applied = sum(conn.execute(Q["complete_delivery"], u).rowcount for u in updates)
-                conn.executemany(Q["insert_log"], logs)
-                return applied
-
-        return await self._run(complete)
+        if not completions:
+            return 0
+        batch = json.dumps([queue.completion_row(c) for c in completions])
+        logs = [queue.log_row(c.log) for c in completions]
+        write = partial(queue.complete, batch=batch, logs=logs, now_ms=_ms(now))
+        return await self._run(write, urgent=True)
 
     async def release(self, leases: list[tuple[str, str]], next_attempt_at: datetime) -> int:
-        due, now = _ms(next_attempt_at), _ms(None)
-        rows = [{"id": i, "lease_token": t, "next_attempt_at": due, "now": now} for i, t in leases]
-
-        def release(conn: sqlite3.Connection) -> int:
-            with self._write(conn):
-                return sum(conn.execute(Q["release_delivery"], r).rowcount for r in rows)
-
-        return await self._run(release)
+        if not leases:
+            return 0
+        write = partial(
+            queue.release,
+            leases=json.dumps(leases),
+            due_ms=_ms(next_attempt_at),
+            now_ms=_ms(None),
+        )
+        return await self._run(write, urgent=True)
 
     async def next_due_at(self) -> datetime | None:
-        row = await self._one(Q["next_due_at"], {})
+        # The engine's question (when it goes idle): on its lane, not behind publishes.
+        sql = Q["next_due_at"]
+        row: sqlite3.Row | None = await self._run(lambda c: c.execute(sql).fetchone(), urgent=True)
         return None if row is None or row[0] is None else from_epoch_ms(row[0])
 
     async def queue_stats(self, now: datetime) -> QueueStats:
@@ -515,6 +502,15 @@ def _ms(moment: datetime | None) -> int:
     return to_epoch_ms(moment)
 
 
+def _translate(exc: BaseException) -> BaseException:
+    """A driver error as the store's error (others pass as they are)."""
+    if isinstance(exc, sqlite3.IntegrityError):
+        return Conflict(_conflict_message(exc))
+    if isinstance(exc, sqlite3.OperationalError):
+        return StoreUnavailable(f"SQLite error: {exc}")
+    return exc
+
+
 def _conflict_message(exc: sqlite3.IntegrityError) -> str:
     text = str(exc)
     if "tenants.name" in text:
@@ -532,28 +528,3 @@ def _subscribe(conn: sqlite3.Connection, webhook: Webhook) -> None:
             for e in webhook.events
         ],
     )
-
-
-def _publish_one(conn: sqlite3.Connection, event: NewEvent, now_ms: int) -> PublishResult:
-    conn.execute(
-        Q["insert_event"],
-        {
-            "id": event.id,
-            "tenant_id": event.tenant_id,
-            "event": event.event,
-            "client_cuid": event.client_cuid,
-            "body": event.body,
-            "created_at": _ms(event.created_at),
-        },
-    )
-    fanned = conn.execute(
-        Q["fan_out"],
-        {
-            "event_id": event.id,
-            "event": event.event,
-            "tenant_id": event.tenant_id,
-            "client_cuid": event.client_cuid,
-            "now": now_ms,
-        },
-    )
-    return PublishResult(event.id, fanned.rowcount)

@@ -123,7 +123,31 @@ WHERE s.tenant_id = :tenant_id AND s.event = :event
   AND (w.client_cuids = '[]'
        OR EXISTS (SELECT 1 FROM json_each(w.client_cuids) c WHERE c.value = :client_cuid))
 
+-- name: insert_events
+INSERT INTO events (id, tenant_id, event, client_cuid, body, created_at) VALUES (?, ?, ?, ?, ?, ?)
+
+-- name: fan_out_many
+-- fan_out for all the events of one request at once; :events is a JSON array of
+-- [event_id, tenant_id, event, client_cuid], and the deliveries are made in that order.
+INSERT INTO deliveries (id, tenant_id, webhook_id, event_id, event, trigger, status, attempts,
+                        next_attempt_at, created_at, updated_at)
+SELECT 'dlv_' || substr(e.event_id, 5) || substr(w.id, 4), w.tenant_id, w.id, e.event_id,
+       e.event, 'event', 'pending', 0, :now, :now, :now
+FROM (SELECT key AS position, value ->> 0 AS event_id, value ->> 1 AS tenant_id,
+             value ->> 2 AS event, value ->> 3 AS client_cuid
+      FROM json_each(:events)) AS e
+JOIN webhook_subscriptions s ON s.tenant_id = e.tenant_id AND s.event = e.event
+JOIN webhooks w ON w.id = s.webhook_id
+WHERE w.enabled = 1 AND w.deleted_at IS NULL
+  AND (w.client_cuids = '[]'
+       OR EXISTS (SELECT 1 FROM json_each(w.client_cuids) c WHERE c.value = e.client_cuid))
+ORDER BY e.position
+RETURNING event_id
+
 -- name: claim_due
+-- The ids only: a wide RETURNING (or a join by lease token, which has no index) costs more
+-- than fetching the claimed rows by id afterwards. :skip is a JSON array of webhook ids to
+-- leave out (endpoints whose waiting line in the engine is full).
 UPDATE deliveries
 SET status = 'delivering', lease_token = :token, lease_expires_at = :lease_until, updated_at = :now
 WHERE id IN (
@@ -133,34 +157,44 @@ WHERE id IN (
     WHERE d.status IN ('pending', 'delivering') AND d.next_attempt_at <= :now
       AND (d.status = 'pending' OR d.lease_expires_at <= :now)
       AND w.enabled = 1 AND w.deleted_at IS NULL AND t.enabled = 1
+      AND d.webhook_id NOT IN (SELECT value FROM json_each(:skip))
     ORDER BY d.next_attempt_at
     LIMIT :limit)
+RETURNING id
 
 -- name: claimed_details
 SELECT d.id, d.tenant_id, d.webhook_id, d.event_id, d.event, d.trigger, d.attempts,
        d.lease_token, e.client_cuid, e.body, w.url, w.secret_enc, w.ssl_verification
-FROM deliveries d
+FROM json_each(:ids) j
+JOIN deliveries d ON d.id = j.value
 JOIN events e ON e.id = d.event_id
 JOIN webhooks w ON w.id = d.webhook_id
-WHERE d.lease_token = :token AND d.status = 'delivering'
 ORDER BY d.next_attempt_at
 
--- name: complete_delivery
+-- name: complete_deliveries
+-- A whole batch of outcomes in one statement; :batch is a JSON array of
+-- [id, lease_token, status, attempts, next_attempt_at, last_status_code, last_error].
+-- A row changes only while its lease token matches; a retry of a webhook disabled or deleted
+-- meanwhile is cancelled instead.
 UPDATE deliveries
 SET status = CASE
-        WHEN :status = 'pending' AND NOT EXISTS (
+        WHEN c.status = 'pending' AND NOT EXISTS (
             SELECT 1 FROM webhooks w
             WHERE w.id = deliveries.webhook_id AND w.enabled = 1 AND w.deleted_at IS NULL)
-        THEN 'cancelled' ELSE :status END,
-    attempts = :attempts,
+        THEN 'cancelled' ELSE c.status END,
+    attempts = c.attempts,
     next_attempt_at = CASE
-        WHEN :status = 'pending' AND EXISTS (
+        WHEN c.status = 'pending' AND EXISTS (
             SELECT 1 FROM webhooks w
             WHERE w.id = deliveries.webhook_id AND w.enabled = 1 AND w.deleted_at IS NULL)
-        THEN :next_attempt_at ELSE NULL END,
+        THEN c.next_attempt_at ELSE NULL END,
     lease_token = NULL, lease_expires_at = NULL,
-    last_status_code = :last_status_code, last_error = :last_error, updated_at = :now
-WHERE id = :id AND lease_token = :lease_token
+    last_status_code = c.last_status_code, last_error = c.last_error, updated_at = :now
+FROM (SELECT value ->> 0 AS id, value ->> 1 AS lease_token, value ->> 2 AS status,
+             value ->> 3 AS attempts, value ->> 4 AS next_attempt_at,
+             value ->> 5 AS last_status_code, value ->> 6 AS last_error
+      FROM json_each(:batch)) AS c
+WHERE deliveries.id = c.id AND deliveries.lease_token = c.lease_token
 
 -- name: insert_log
 INSERT INTO delivery_logs (id, tenant_id, delivery_id, webhook_id, event_id, event, client_cuid,
@@ -171,11 +205,13 @@ VALUES (:id, :tenant_id, :delivery_id, :webhook_id, :event_id, :event, :client_c
         :trigger, :url, :request_headers, :request_body, :status_code, :response_headers,
         :response_body, :duration_ms, :success, :error, :created_at)
 
--- name: release_delivery
+-- name: release_deliveries
+-- :leases is a JSON array of [id, lease_token].
 UPDATE deliveries
 SET status = 'pending', lease_token = NULL, lease_expires_at = NULL,
     next_attempt_at = :next_attempt_at, updated_at = :now
-WHERE id = :id AND lease_token = :lease_token
+FROM (SELECT value ->> 0 AS id, value ->> 1 AS lease_token FROM json_each(:leases)) AS r
+WHERE deliveries.id = r.id AND deliveries.lease_token = r.lease_token
 
 -- name: next_due_at
 SELECT min(next_attempt_at) FROM deliveries WHERE status = 'pending'

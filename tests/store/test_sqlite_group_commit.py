@@ -1,0 +1,144 @@
+"""SQLite group commit: concurrent publishes share one transaction, each in its own savepoint.
+
+The store's one thread is held busy (a call that waits on an event) while publishes queue up
+behind it, so they are certainly written as one group when it is let go.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator
+from dataclasses import replace
+
+import pytest
+from tests.store.conftest import RawSql
+from tests.store.test_queue_contract import add_tenant, add_webhook, claim_key, new_event
+
+from hookline.errors import Conflict
+from hookline.store.sqlite import SqliteStore
+from hookline.store.sqlite_publish import GROUP_MAX
+
+
+@pytest.fixture
+async def sqlite_store(sqlite_url: str) -> AsyncIterator[SqliteStore]:
+    store = SqliteStore(sqlite_url.removeprefix("sqlite:///"))
+    await store.open()
+    try:
+        await store.migrate()
+        yield store
+    finally:
+        await store.close()
+
+
+class HeldThread:
+    """Keeps the store's thread busy until :meth:`release`."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self.gate = threading.Event()
+        self.task = asyncio.ensure_future(store._run(lambda conn: self.gate.wait(30)))
+
+    async def release(self) -> None:
+        self.gate.set()
+        await self.task
+
+
+async def count(raw: RawSql, table: str) -> int:
+    [(n,)] = await raw.fetch(f"SELECT count(*) FROM {table}")
+    return int(n)
+
+
+async def test_one_failing_request_does_not_fail_the_others_of_its_group(
+    sqlite_store: SqliteStore, sqlite_url: str
+) -> None:
+    raw = RawSql(sqlite_url)
+    tenant = await add_tenant(sqlite_store)
+    await add_webhook(sqlite_store, tenant)
+    good = [new_event(tenant) for _ in range(5)]
+    # An event of a tenant that does not exist breaks a foreign key: that request alone fails.
+    bad = replace(new_event(tenant), tenant_id="ten_missing")
+    held = HeldThread(sqlite_store)
+    now = good[0].created_at
+    calls = [sqlite_store.publish([event], None, now) for event in good[:2]]
+    calls.append(sqlite_store.publish([bad], None, now))
+    calls += [sqlite_store.publish([event], None, now) for event in good[2:]]
+    tasks = [asyncio.ensure_future(call) for call in calls]
+    await asyncio.sleep(0.05)
+    assert not any(task.done() for task in tasks)  # nothing answered before its commit
+    await held.release()
+    outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+    assert isinstance(outcomes[2], Conflict)
+    answered = [o for i, o in enumerate(outcomes) if i != 2]
+    assert [o.results[0].event_id for o in answered] == [e.id for e in good]  # type: ignore[union-attr]
+    assert all(o.results[0].deliveries == 1 for o in answered)  # type: ignore[union-attr]
+    # Every answered request is on disk, as another connection sees it; the failed one is not.
+    assert await count(raw, "events") == 5
+    assert await count(raw, "deliveries") == 5
+    assert await raw.fetch("SELECT id FROM events WHERE id = ?", bad.id) == []
+
+
+async def test_a_group_keeps_the_order_of_requests_for_idempotency_keys(
+    sqlite_store: SqliteStore, sqlite_url: str
+) -> None:
+    """Two requests with one key in one group: the first publishes, the second replays it."""
+    tenant = await add_tenant(sqlite_store)
+    await add_webhook(sqlite_store, tenant)
+    first, second = new_event(tenant), new_event(tenant)
+    now = first.created_at
+    held = HeldThread(sqlite_store)
+    key = claim_key(tenant, "same", now.replace(year=now.year - 1))
+    tasks = [
+        asyncio.ensure_future(sqlite_store.publish([event], key, now)) for event in (first, second)
+    ]
+    await asyncio.sleep(0.05)
+    await held.release()
+    a, b = await asyncio.gather(*tasks)
+    assert a.replayed is None
+    assert [r.event_id for r in a.results] == [first.id]
+    assert b.replayed is not None
+    assert first.id in b.replayed
+    assert await count(RawSql(sqlite_url), "events") == 1
+
+
+async def test_a_batch_is_all_or_nothing_inside_its_group(
+    sqlite_store: SqliteStore, sqlite_url: str
+) -> None:
+    raw = RawSql(sqlite_url)
+    tenant = await add_tenant(sqlite_store)
+    await add_webhook(sqlite_store, tenant)
+    ok = new_event(tenant)
+    broken_batch = [new_event(tenant), replace(new_event(tenant), tenant_id="ten_missing")]
+    held = HeldThread(sqlite_store)
+    now = ok.created_at
+    fails = asyncio.ensure_future(sqlite_store.publish(broken_batch, None, now))
+    works = asyncio.ensure_future(sqlite_store.publish([ok], None, now))
+    await asyncio.sleep(0.05)
+    await held.release()
+    with pytest.raises(Conflict):
+        await fails
+    assert (await works).results[0].event_id == ok.id
+    rows = await raw.fetch("SELECT id FROM events")
+    assert rows == [(ok.id,)]  # nothing of the failed batch, not even its valid first event
+
+
+async def test_more_requests_than_a_group_holds_are_all_written(
+    sqlite_store: SqliteStore, sqlite_url: str
+) -> None:
+    """Past GROUP_MAX queued requests, the writes go on in further groups (with the engine's
+    calls let in between), and every request is answered."""
+    tenant = await add_tenant(sqlite_store)
+    await add_webhook(sqlite_store, tenant)
+    events = [new_event(tenant) for _ in range(GROUP_MAX * 2 + 10)]
+    held = HeldThread(sqlite_store)
+    now = events[0].created_at
+    tasks = [asyncio.ensure_future(sqlite_store.publish([e], None, now)) for e in events]
+    await asyncio.sleep(0.05)
+    claim = asyncio.ensure_future(sqlite_store.claim_due(now, 5, now.replace(year=3000), "tok"))
+    await asyncio.sleep(0.05)  # the claim is asked for (queued) before the thread is let go
+    await held.release()
+    outcomes = await asyncio.gather(*tasks)
+    assert [o.results[0].event_id for o in outcomes] == [e.id for e in events]
+    assert await count(RawSql(sqlite_url), "deliveries") == len(events)
+    # The engine's claim, asked for after all of them, went first (its own lane): it found
+    # nothing yet, instead of waiting behind every group.
+    assert await claim == []
