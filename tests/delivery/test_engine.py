@@ -8,6 +8,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from ipaddress import ip_network
 from typing import Any
 
@@ -17,7 +18,9 @@ from tests.delivery.conftest import Canaries, FakeResolver, Receiver, Receivers
 from hookline.config import Settings
 from hookline.domain.deliveries import DeliveryStatus, Trigger
 from hookline.domain.tenants import Principal, Role
+from hookline.domain.times import utcnow
 from hookline.domain.webhooks import WebhookChanges, WebhookDraft
+from hookline.errors import StoreUnavailable
 from hookline.runtime import Services, build_services
 from hookline.services.deliveries import DeliveryQuery, LogQuery
 from hookline.services.events import EventInput
@@ -378,6 +381,63 @@ async def test_unexpected_store_errors_do_not_stop_delivery(
     assert len(done) == 1
     assert failures == {"claim_due": 0, "complete": 0}
     assert hookline.services.engine.running
+    assert len(receiver.requests) == 1
+
+
+async def test_a_claim_that_outlives_its_lease_is_given_back_not_sent(
+    hookline: Hookline, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found by the chaos suite: the lease is computed before the claim, so a claim that waits
+    # out a stalled store comes back with a lease already over; sending then raced the next
+    # claim of the same rows and the receiver got each delivery twice with no crash. The stall
+    # is simulated by moving the engine's clock past the lease while the first claim runs.
+    engine, store = hookline.services.engine, hookline.services.store
+    offset = [timedelta(0)]
+    monkeypatch.setattr(engine, "_clock", lambda: utcnow() + offset[0])
+    real_claim = store.claim_due
+    stalls = [1]
+
+    async def stalled_claim(*args: Any, **kwargs: Any) -> Any:
+        claimed = await real_claim(*args, **kwargs)
+        if claimed and stalls[0]:
+            stalls[0] -= 1
+            offset[0] = timedelta(seconds=60)  # the claim "took" a minute
+        return claimed
+
+    monkeypatch.setattr(store, "claim_due", stalled_claim)
+    await hookline.webhook(receiver.url())
+    for n in range(10):
+        await hookline.publish(data={"n": n})
+    done = await eventually(
+        lambda: _when_all(hookline.deliveries(status=DeliveryStatus.SUCCEEDED, limit=100), 10)
+    )
+    assert stalls == [0]  # the stall happened
+    assert len(done) == 10
+    ids = [r.headers["x-hookline-delivery"] for r in receiver.requests]
+    assert sorted(ids) == sorted(d.id for d in done)  # each sent once
+
+
+async def test_outcomes_are_kept_when_the_store_goes_away_while_written_one_by_one(
+    hookline: Hookline, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An outage that first shows as an unexpected error (a connection reset on release, say)
+    # and then as StoreUnavailable: the outcome must wait for the store, not be dropped (a
+    # dropped outcome means the delivery is sent again when its lease expires).
+    store = hookline.services.store
+    real_complete = store.complete
+    errors: list[Exception] = [RuntimeError("connection reset"), StoreUnavailable()]
+
+    async def failing_complete(*args: Any, **kwargs: Any) -> Any:
+        if errors:
+            raise errors.pop(0)
+        return await real_complete(*args, **kwargs)
+
+    monkeypatch.setattr(store, "complete", failing_complete)
+    await hookline.webhook(receiver.url())
+    await hookline.publish()
+    done = await eventually(lambda: hookline.deliveries(status=DeliveryStatus.SUCCEEDED))
+    assert errors == []
+    assert done[0].attempts == 1
     assert len(receiver.requests) == 1
 
 

@@ -65,17 +65,26 @@ class Completer:
             # stop the completer: write them one by one and give up only on those that fail
             # alone (their leases expire and they are attempted again).
             log.exception("cannot record %d attempt outcomes; writing them one by one", len(batch))
-            applied = await self._write_one_by_one(batch)
+            applied, kept = await self._write_one_by_one(batch)
+            if kept:  # the store went away meanwhile: the rest waits for the next flush
+                self._pending[:0] = batch[len(batch) - kept :]
+                batch = batch[: len(batch) - kept]
+                await asyncio.sleep(1.0)
+                self._ready.set()
         if applied < len(batch):
             self._metrics.leases_lost.inc(len(batch) - applied)
         if any(c.status is DeliveryStatus.PENDING for c in batch):
             self.retry_scheduled.set()
 
-    async def _write_one_by_one(self, batch: list[Completion]) -> int:
+    async def _write_one_by_one(self, batch: list[Completion]) -> tuple[int, int]:
+        """Write each outcome alone; answers how many were applied, and how many were not
+        tried because the store became unavailable (the tail of ``batch``)."""
         applied = 0
-        for completion in batch:
+        for index, completion in enumerate(batch):
             try:
                 applied += await self._store.complete([completion], self._clock())
+            except StoreUnavailable:
+                return applied, len(batch) - index
             except Exception:
                 log.exception("delivery %s: cannot record its attempt", completion.delivery_id)
-        return applied
+        return applied, 0

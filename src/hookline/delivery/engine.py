@@ -169,6 +169,15 @@ class Engine:
     async def _start(self, claimed: list[ClaimedDelivery], lease_until: Any) -> None:
         now = self._clock()
         give_back: list[tuple[str, str]] = []
+        # The lease was computed before the claim; a claim that waited out a stalled store
+        # (a lock, a blackholed connection) can come back with a lease that is already over or
+        # too short for an attempt. Sending then would race the next claim of the same rows
+        # (found by the chaos suite: two sends milliseconds apart, with no crash), so the whole
+        # claim is given back and claimed again with a fresh lease.
+        if lease_until - now < timedelta(seconds=self._config.timeout + 1.0):
+            log.warning("a claim took too long; giving back %d deliveries", len(claimed))
+            give_back = [(d.id, d.lease_token) for d in claimed]
+            claimed = []
         for delivery in claimed:
             decision, endpoint = self._slots.admit(delivery, lease_until, now)
             if decision == START:
