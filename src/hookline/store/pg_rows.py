@@ -182,6 +182,19 @@ def log_params(log: AttemptLog) -> tuple[Any, ...]:
     )
 
 
+def log_arrays(logs: list[AttemptLog]) -> tuple[list[Any], ...]:
+    """:func:`log_params` of many logs as one array per column (for ``unnest``); the header
+    dicts as JSON text, cast to JSONB in the query (arrays of JSONB bypass the codec)."""
+    columns: tuple[list[Any], ...] = tuple([] for _ in range(19))
+    for log in logs:
+        params = log_params(log)
+        for column, value in zip(columns, params, strict=True):
+            column.append(value)
+    columns[10][:] = [dumps(h) for h in columns[10]]  # request_headers
+    columns[13][:] = [dumps(h) for h in columns[13]]  # response_headers
+    return columns
+
+
 def delivery_params(delivery: Delivery) -> tuple[Any, ...]:
     """``insert_delivery`` parameters."""
     return (

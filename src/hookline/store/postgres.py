@@ -23,6 +23,7 @@ from hookline.errors import StoreUnavailable
 from hookline.store import pg_errors
 from hookline.store import pg_rows as rows
 from hookline.store.base import WebhookFilter
+from hookline.store.pg_counts import QueueCounts
 from hookline.store.pg_queue import PgQueue
 from hookline.store.pg_wakeup import WorkListener
 from hookline.store.sql import migrations, queries
@@ -52,6 +53,7 @@ class PostgresStore(PgQueue):
         self._q = queries("postgres")
         self._pool: asyncpg.Pool[asyncpg.Record] | None = None
         self._listener: WorkListener | None = None  # LISTENs for new work once a worker waits
+        self._counts = QueueCounts()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
