@@ -133,7 +133,7 @@ async def test_hot_queue_queries_read_the_due_index_in_order(
     await conn.execute(f"SET plan_cache_mode = {mode}")
     async with conn.transaction():
         if name == "claim_due":
-            await conn.execute(Q["claim_plan"])  # as PgQueue.claim_due does
+            await conn.execute(Q["claim_settings"])  # as PgQueue.claim_due does
         plan = await explain(conn, name, *HOT[name])
     scans = queue_scans(plan)
     # The queue is read from deliveries_due (in its order, so no Sort of the queue); any
@@ -182,5 +182,25 @@ async def test_queue_stats_on_a_large_unanalysed_queue(
         assert (stats.live, stats.due) == (QUEUE, len(due))
         assert stats.oldest_due_seconds == (NOW - min(due)).total_seconds()
         assert await store.next_due_at() == min(at for _, _, at in rows)
+    finally:
+        await store.close()
+
+
+async def test_the_claims_settings_end_with_its_transaction(
+    queue: tuple[asyncpg.Connection[Any], Queue], postgres_url: str
+) -> None:
+    store = PostgresStore(postgres_url)
+    await store.open()  # a pool of one connection at first: the later queries reuse it
+    try:
+        claimed = await store.claim_due(NOW, 5, NOW + timedelta(seconds=30), "tok")
+        assert await store.release([(c.id, "tok") for c in claimed], NOW) == 5
+        async with store._connection() as conn:
+            settings = await conn.fetchrow(
+                """SELECT current_setting('enable_bitmapscan') AS bitmap,
+                          current_setting('enable_seqscan') AS seq,
+                          current_setting('synchronous_commit') AS sync"""
+            )
+            assert settings is not None
+        assert (settings["bitmap"], settings["seq"], settings["sync"]) == ("on", "on", "on")
     finally:
         await store.close()

@@ -105,7 +105,7 @@ class PgQueue(ABC):
         """Lease due deliveries, oldest due first, with ``FOR UPDATE SKIP LOCKED``: concurrent
         claimers never get the same one. One round trip, details included."""
         async with self._connection() as conn, conn.transaction():
-            await conn.execute(Q["claim_plan"])  # a plan independent of statistics
+            await conn.execute(Q["claim_settings"])  # the plan; no wait for the disk
             found = await conn.fetch(
                 Q["claim_due"], rows.ms(now), limit, rows.ms(lease_until), token
             )

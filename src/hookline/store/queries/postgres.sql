@@ -183,24 +183,30 @@ SELECT pg_notify('hookline_work', '') FROM queued
 
 -- == the queue ==================================================================================
 
--- name: claim_plan
--- Run first in the claim's transaction. The claim's plan must not depend on table statistics:
--- autovacuum may be off, and a backlog of a million can be published between two ANALYZEs
--- (or after one that saw a drained queue). Without statistics, the planner guesses that few
--- rows are due, so it may bitmap-scan every due row and sort them all to take the first 100
--- (1.3 s with 1,000,000 queued; 20 ms with 20,000). With bitmap and sequential scans off (a
--- cost penalty, not a ban) for this one transaction, the cheapest way left is deliveries_due
--- read in its order, stopping after $2 rows. Not enable_sort: its penalty is added to the
--- final sort of the (at most $2) leased rows, which no plan avoids, and a plan that costly
--- gets JIT-compiled (~350 ms a claim); jit is off for the same reason. SET LOCAL: until the
--- transaction ends.
-SET LOCAL enable_bitmapscan = off; SET LOCAL enable_seqscan = off; SET LOCAL jit = off
+-- name: claim_settings
+-- Run first in the claim's transaction; SET LOCAL lasts until it ends.
+-- 1. The claim's plan must not depend on table statistics: autovacuum may be off, and a
+-- backlog of a million can be published between two ANALYZEs (or after one that saw a drained
+-- queue). Without statistics, the planner guesses that few rows are due, so it may
+-- bitmap-scan every due row and sort them all to take the first 100 (1.3 s with 1,000,000
+-- queued; 20 ms with 20,000). With bitmap and sequential scans off (a cost penalty, not a ban),
+-- the cheapest way left is deliveries_due read in its order, stopping after $2 rows. Not
+-- enable_sort: its penalty lands on the final sort of the (at most $2) leased rows, which no
+-- plan avoids, and a plan that costly gets JIT-compiled (~350 ms a claim); jit is off for the
+-- same reason.
+-- 2. The commit does not wait for its WAL to reach the disk. A lease is made to be lost: if
+-- the server crashes before the WAL is flushed, the delivery is pending again and is claimed
+-- again (and the worker that sent it meanwhile finds its token stale), which is what an
+-- expired lease does anyway. Nothing accepted and no attempt log depends on it: publishing
+-- and complete() commit as usual.
+SET LOCAL enable_bitmapscan = off; SET LOCAL enable_seqscan = off; SET LOCAL jit = off;
+SET LOCAL synchronous_commit = off
 
 -- name: claim_due
 -- $1 now, $2 limit, $3 lease_until, $4 token. SKIP LOCKED: concurrent claimers pass over the
 -- rows another one is taking; a row taken and committed meanwhile is re-checked against the
 -- WHERE (its lease is now live) and dropped. One round trip: lease, then the details.
--- "picked" reads deliveries alone, in the order of deliveries_due (see claim_plan), and
+-- "picked" reads deliveries alone, in the order of deliveries_due (see claim_settings), and
 -- checks each row's webhook and tenant with a scalar subquery, which the planner cannot turn
 -- into a join that would have to be sorted: the scan stops after $2 rows, however long the
 -- queue. (Due rows of dead webhooks are passed over; cancel_orphans cancels them.)
@@ -281,7 +287,8 @@ INSERT INTO delivery_logs (id, tenant_id, delivery_id, webhook_id, event_id, eve
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
 
 -- name: release_deliveries
--- $1 ids, $2 their lease tokens, $3 next_attempt_at, $4 now.
+-- $1 ids, $2 their lease tokens, $3 next_attempt_at, $4 now. Like a claim, a release need not
+-- wait for the disk (see claim_settings): lost in a crash, the lease just expires.
 WITH released AS (
     UPDATE deliveries d
     SET status = 'pending', lease_token = NULL, lease_expires_at = NULL,
@@ -290,7 +297,7 @@ WITH released AS (
     WHERE d.id = l.id AND d.lease_token = l.lease_token
     RETURNING d.id
 )
-SELECT count(*) FROM released
+SELECT count(*), set_config('synchronous_commit', 'off', true) FROM released
 
 -- name: next_due_at
 SELECT min(next_attempt_at) FROM deliveries WHERE status = 'pending'
