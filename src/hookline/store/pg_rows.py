@@ -55,6 +55,17 @@ async def init_connection(conn: asyncpg.Connection[asyncpg.Record]) -> None:
         await conn.set_type_codec(typename, schema="pg_catalog", encoder=dumps, decoder=json.loads)
 
 
+async def keep_session(conn: asyncpg.Connection[asyncpg.Record]) -> None:
+    """What the pool does to a connection given back, beyond ending an open transaction
+    (which asyncpg always does): nothing.
+
+    asyncpg's default sends ``pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL`` on
+    every release: one more round trip for every store call. Nothing here leaves session
+    state behind: settings are ``SET LOCAL``, advisory locks ``_xact``, cursors live inside
+    transactions, and ``LISTEN`` has its own connection outside the pool (pg_wakeup).
+    """
+
+
 # -- rows -> records ---------------------------------------------------------------------------
 
 

@@ -68,6 +68,7 @@ class PostgresStore(PgQueue):
                 max_size=POOL_MAX,
                 timeout=CONNECT_TIMEOUT,
                 init=rows.init_connection,
+                reset=rows.keep_session,
             )
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, ValueError) as exc:
             # InterfaceError/ValueError: a malformed DSN; PostgresError: refused by the
