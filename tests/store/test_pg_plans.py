@@ -25,7 +25,7 @@ pytestmark = pytest.mark.postgres
 
 Q = queries("postgres")
 NOW = datetime(2026, 1, 1, 12, tzinfo=UTC)
-QUEUE = 20_000  # deliveries; enough for a planner without statistics to sort them all
+QUEUE = 20_000  # deliveries: without claim_settings, the claim then sorts all that are due
 LIVE_HOOKS, DEAD_HOOKS = 8, 2  # the dead ones: a disabled webhook, one of a disabled tenant
 
 # Every delivery: (id, webhook id, due at); ids sort in insertion order.
