@@ -3,7 +3,7 @@
 :class:`PgQueue` is the half of :class:`~hookline.store.postgres.PostgresStore` that moves
 deliveries; the store subclasses it and lends it connections (the pool and the translation of
 driver errors stay there). Batches are set-based: a publish of 1000 events to 2000 webhooks
-each is one statement (arrays in, ``unnest`` inside), a batch of completions two. Work is
+each is one statement (arrays in, ``unnest`` inside), and so is a batch of completions. Work is
 announced with ``pg_notify`` inside the transaction that queues it, so workers hear of it at
 commit and never before (:mod:`hookline.store.pg_wakeup`).
 """
@@ -32,6 +32,7 @@ from hookline.domain.events import NewEvent
 from hookline.domain.times import utcnow
 from hookline.store import pg_rows as rows
 from hookline.store.base import DeliveryFilter, IdempotencyClaim, LogFilter, PublishOutcome
+from hookline.store.pg_counts import QueueCounts
 from hookline.store.pg_wakeup import WorkListener
 from hookline.store.sql import queries
 
@@ -47,6 +48,7 @@ class PgQueue(ABC):
     """Publishing, the queue and history, on connections the subclass lends."""
 
     _listener: WorkListener | None = None  # set while the store is open
+    _counts: QueueCounts  # the subclass makes one per store
 
     @abstractmethod
     def _connection(self, *, conflict: str = "conflict") -> AbstractAsyncContextManager[Connection]:
@@ -102,7 +104,8 @@ class PgQueue(ABC):
     ) -> list[ClaimedDelivery]:
         """Lease due deliveries, oldest due first, with ``FOR UPDATE SKIP LOCKED``: concurrent
         claimers never get the same one. One round trip, details included."""
-        async with self._connection() as conn:
+        async with self._connection() as conn, conn.transaction():
+            await conn.execute(Q["claim_settings"])  # the plan; no wait for the disk
             found = await conn.fetch(
                 Q["claim_due"], rows.ms(now), limit, rows.ms(lease_until), token
             )
@@ -118,12 +121,13 @@ class PgQueue(ABC):
         """
         if not completions:
             return 0
-        async with self._connection() as conn, conn.transaction():
+        async with self._connection() as conn:  # one statement: one transaction
             applied = await conn.fetchval(
-                Q["complete_deliveries"], *rows.completion_arrays(completions), rows.ms(now)
+                Q["complete_deliveries"],
+                *rows.completion_arrays(completions),
+                rows.ms(now),
+                *rows.log_arrays([c.log for c in completions]),
             )
-            logs = [rows.log_params(c.log) for c in completions]
-            await conn.executemany(Q["insert_attempt_log"], logs)
         return int(applied)
 
     async def release(self, leases: list[tuple[str, str]], next_attempt_at: datetime) -> int:
@@ -144,13 +148,23 @@ class PgQueue(ABC):
         return due
 
     async def queue_stats(self, now: datetime) -> QueueStats:
-        """Live and due deliveries, and how long the oldest due one has waited."""
+        """Live and due deliveries, and how long the oldest due one has waited.
+
+        The counts of a huge queue may be up to a minute old (:mod:`~hookline.store.pg_counts`);
+        the oldest due delivery is always read now.
+        """
+        at = rows.ms(now)
         async with self._connection() as conn:
-            row = await conn.fetchrow(Q["queue_stats"], rows.ms(now))
-        assert row is not None  # an aggregate always answers one row
-        oldest: datetime | None = row["oldest_due"]
-        age = 0.0 if oldest is None else max(0.0, (rows.ms(now) - oldest).total_seconds())
-        return QueueStats(int(row["live"]), int(row["due"]), age)
+
+            async def count() -> tuple[int, int]:
+                row = await conn.fetchrow(Q["queue_counts"], at)
+                assert row is not None  # an aggregate always answers one row
+                return int(row["live"]), int(row["due"])
+
+            live, due = await self._counts.read(count)
+            oldest: datetime | None = await conn.fetchval(Q["oldest_due"], at)
+        age = 0.0 if oldest is None else max(0.0, (at - oldest).total_seconds())
+        return QueueStats(live, due, age)
 
     async def cancel_orphans(self, now: datetime) -> int:
         """Cancel unheld live deliveries of disabled or deleted webhooks."""

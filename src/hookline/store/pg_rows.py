@@ -55,6 +55,17 @@ async def init_connection(conn: asyncpg.Connection[asyncpg.Record]) -> None:
         await conn.set_type_codec(typename, schema="pg_catalog", encoder=dumps, decoder=json.loads)
 
 
+async def keep_session(conn: asyncpg.Connection[asyncpg.Record]) -> None:
+    """What the pool does to a connection given back, beyond ending an open transaction
+    (which asyncpg always does): nothing.
+
+    asyncpg's default sends ``pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL`` on
+    every release: one more round trip for every store call. Nothing here leaves session
+    state behind: settings are ``SET LOCAL``, advisory locks ``_xact``, cursors live inside
+    transactions, and ``LISTEN`` has its own connection outside the pool (pg_wakeup).
+    """
+
+
 # -- rows -> records ---------------------------------------------------------------------------
 
 
@@ -180,6 +191,19 @@ def log_params(log: AttemptLog) -> tuple[Any, ...]:
         log.error,
         ms(log.created_at),
     )
+
+
+def log_arrays(logs: list[AttemptLog]) -> tuple[list[Any], ...]:
+    """:func:`log_params` of many logs as one array per column (for ``unnest``); the header
+    dicts as JSON text, cast to JSONB in the query (arrays of JSONB bypass the codec)."""
+    columns: tuple[list[Any], ...] = tuple([] for _ in range(19))
+    for log in logs:
+        params = log_params(log)
+        for column, value in zip(columns, params, strict=True):
+            column.append(value)
+    columns[10][:] = [dumps(h) for h in columns[10]]  # request_headers
+    columns[13][:] = [dumps(h) for h in columns[13]]  # response_headers
+    return columns
 
 
 def delivery_params(delivery: Delivery) -> tuple[Any, ...]:

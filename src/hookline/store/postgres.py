@@ -23,6 +23,7 @@ from hookline.errors import StoreUnavailable
 from hookline.store import pg_errors
 from hookline.store import pg_rows as rows
 from hookline.store.base import WebhookFilter
+from hookline.store.pg_counts import QueueCounts
 from hookline.store.pg_queue import PgQueue
 from hookline.store.pg_wakeup import WorkListener
 from hookline.store.sql import migrations, queries
@@ -52,6 +53,7 @@ class PostgresStore(PgQueue):
         self._q = queries("postgres")
         self._pool: asyncpg.Pool[asyncpg.Record] | None = None
         self._listener: WorkListener | None = None  # LISTENs for new work once a worker waits
+        self._counts = QueueCounts()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -66,6 +68,7 @@ class PostgresStore(PgQueue):
                 max_size=POOL_MAX,
                 timeout=CONNECT_TIMEOUT,
                 init=rows.init_connection,
+                reset=rows.keep_session,
             )
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, ValueError) as exc:
             # InterfaceError/ValueError: a malformed DSN; PostgresError: refused by the
