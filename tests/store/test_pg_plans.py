@@ -115,7 +115,7 @@ def queue_scans(plan: list[dict[str, Any]]) -> list[tuple[str, str | None]]:
 
 
 HOT = {
-    "claim_due": (NOW, 100, NOW + timedelta(seconds=10), "tok"),
+    "claim_due": (NOW, 100, NOW + timedelta(seconds=10), "tok", ["wh_full_endpoint"]),
     "next_due_at": (),
     "oldest_due": (NOW,),
 }

@@ -31,7 +31,7 @@ from hookline.domain.times import to_epoch_ms, utcnow
 from hookline.domain.webhooks import Webhook
 from hookline.ids import IdPrefix, new_id
 from hookline.store import Store
-from hookline.store.base import DeliveryFilter, IdempotencyClaim, LogFilter
+from hookline.store.base import DeliveryFilter, IdempotencyClaim, LogFilter, SkippingClaims
 
 LEASE = timedelta(seconds=30)
 MS = timedelta(milliseconds=1)
@@ -429,6 +429,22 @@ async def test_only_deliveries_of_live_enabled_webhooks_of_enabled_tenants_are_c
     assert {c.webhook_id for c in await claim(store, t0)} == {live.id}
     await store.set_tenant_enabled(switched_off.id, True)
     assert {c.webhook_id for c in await claim(store, t0)} == {of_disabled_tenant.id}
+
+
+async def test_a_claim_can_leave_out_the_webhooks_of_full_endpoints(store: Store) -> None:
+    # The engine asks this of both stores (SkippingClaims) while an endpoint's waiting line is
+    # full, so a hanging endpoint's backlog is not claimed over and over.
+    assert isinstance(store, SkippingClaims)
+    tenant = await add_tenant(store)
+    full, healthy, other = [await add_webhook(store, tenant) for _ in range(3)]
+    t0 = utcnow()
+    await store.publish([new_event(tenant) for _ in range(3)], None, t0)
+    skip = [full.id, other.id]
+    taken = await store.claim_due_skipping(t0, 100, t0 + LEASE, token(), skip)
+    assert {c.webhook_id for c in taken} == {healthy.id}
+    assert len(taken) == 3
+    rest = await store.claim_due_skipping(t0, 100, t0 + LEASE, token(), [])
+    assert sorted(c.webhook_id for c in rest) == sorted([full.id, other.id] * 3)
 
 
 async def test_concurrent_claimers_never_get_the_same_delivery(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from abc import ABC, abstractmethod
 from contextlib import AbstractAsyncContextManager
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, TypeAlias
 
@@ -104,10 +105,26 @@ class PgQueue(ABC):
     ) -> list[ClaimedDelivery]:
         """Lease due deliveries, oldest due first, with ``FOR UPDATE SKIP LOCKED``: concurrent
         claimers never get the same one. One round trip, details included."""
+        return await self.claim_due_skipping(now, limit, lease_until, token, ())
+
+    async def claim_due_skipping(
+        self,
+        now: datetime,
+        limit: int,
+        lease_until: datetime,
+        token: str,
+        skip_webhooks: Sequence[str],
+    ) -> list[ClaimedDelivery]:
+        """:meth:`claim_due` without the deliveries of ``skip_webhooks``."""
         async with self._connection() as conn, conn.transaction():
             await conn.execute(Q["claim_settings"])  # the plan; no wait for the disk
             found = await conn.fetch(
-                Q["claim_due"], rows.ms(now), limit, rows.ms(lease_until), token
+                Q["claim_due"],
+                rows.ms(now),
+                limit,
+                rows.ms(lease_until),
+                token,
+                list(skip_webhooks),
             )
         return [rows.claimed_from(row) for row in found]
 

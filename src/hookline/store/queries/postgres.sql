@@ -203,7 +203,8 @@ SET LOCAL enable_bitmapscan = off; SET LOCAL enable_seqscan = off; SET LOCAL jit
 SET LOCAL synchronous_commit = off
 
 -- name: claim_due
--- $1 now, $2 limit, $3 lease_until, $4 token. SKIP LOCKED: concurrent claimers pass over the
+-- $1 now, $2 limit, $3 lease_until, $4 token, $5 webhook ids to leave out (the engine's full
+-- endpoints; usually empty). SKIP LOCKED: concurrent claimers pass over the
 -- rows another one is taking; a row taken and committed meanwhile is re-checked against the
 -- WHERE (its lease is now live) and dropped. One round trip: lease, then the details.
 -- "picked" reads deliveries alone, in the order of deliveries_due (see claim_settings), and
@@ -214,6 +215,7 @@ WITH picked AS MATERIALIZED (
     SELECT d.id FROM deliveries d
     WHERE d.status IN ('pending', 'delivering') AND d.next_attempt_at <= $1
       AND (d.status = 'pending' OR d.lease_expires_at <= $1)
+      AND d.webhook_id <> ALL($5::text[])
       AND (SELECT w.enabled AND w.deleted_at IS NULL AND t.enabled
            FROM webhooks w JOIN tenants t ON t.id = w.tenant_id
            WHERE w.id = d.webhook_id)
