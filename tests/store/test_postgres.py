@@ -144,3 +144,36 @@ async def test_json_columns_are_real_jsonb_arrays(postgres_url: str, raw_sql) ->
         "SELECT jsonb_typeof(events), jsonb_typeof(client_cuids), events ->> 0 FROM webhooks"
     )
     assert rows == [("array", "array", "ReportPublished")]
+
+
+@pytest.mark.postgres
+async def test_connections_killed_by_a_restart_are_unavailable_not_bugs(
+    postgres_admin_url: str, postgres_url: str
+) -> None:
+    # Found by the chaos suite: after a server restart, giving a dead connection back to the
+    # pool raised asyncpg's own error outside the translation, so the API answered 500 and the
+    # engine logged tracebacks instead of "database unavailable".
+    store = PostgresStore(postgres_url)
+    await store.open()
+    database = postgres_url.rsplit("/", 1)[1]
+    admin = await asyncpg.connect(postgres_admin_url)
+    try:
+        for _ in range(3):
+            await store.ping()
+            await admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = $1 AND pid <> pg_backend_pid()",
+                database,
+            )
+            outcomes = []
+            for _ in range(4):  # every pooled connection is dead; new ones are fine
+                try:
+                    await store.next_due_at()
+                    outcomes.append("ok")
+                except StoreUnavailable:
+                    outcomes.append("unavailable")
+            assert outcomes[-1] == "ok"
+            assert set(outcomes) <= {"ok", "unavailable"}
+    finally:
+        await admin.close()
+        await store.close()

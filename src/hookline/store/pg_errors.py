@@ -94,5 +94,9 @@ def translated(where: str, *, conflict: str, secret: str | None) -> Iterator[Non
         if not is_closed_error(exc):
             raise
         raise StoreUnavailable(f"{where}: {short_reason(exc, secret=secret)}") from exc
+    except asyncpg.exceptions.InternalClientError as exc:
+        # What asyncpg raises when a connection the server terminated is used before the
+        # driver noticed ("cannot switch to state ..."): a lost connection, not a bug.
+        raise StoreUnavailable(f"{where}: connection lost ({short_reason(exc)})") from exc
     except CONNECTION_LOST as exc:
         raise StoreUnavailable(f"{where}: {short_reason(exc, secret=secret)}") from exc

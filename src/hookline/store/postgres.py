@@ -9,6 +9,8 @@ connections to; the wake-up of workers is :mod:`~hookline.store.pg_wakeup`.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -27,6 +29,8 @@ from hookline.store.pg_counts import QueueCounts
 from hookline.store.pg_queue import PgQueue
 from hookline.store.pg_wakeup import WorkListener
 from hookline.store.sql import migrations, queries
+
+log = logging.getLogger("hookline.store")
 
 if TYPE_CHECKING:  # the driver's classes are generic only in its stubs
     from asyncpg.pool import PoolConnectionProxy
@@ -288,11 +292,27 @@ class PostgresStore(PgQueue):
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
             # Acquiring may (re)connect: any failure here means the database is unreachable.
             raise StoreUnavailable(self._unreachable(exc)) from exc
+        broken = False
         try:
             with pg_errors.translated(self._where, conflict=conflict, secret=self._secret):
                 yield conn
+        except StoreUnavailable:
+            broken = True
+            raise
         finally:
-            await pool.release(conn)
+            # A connection the server dropped (a restart, pg_terminate_backend) must not go
+            # back into the pool, and giving it back must not raise over the real outcome:
+            # the block's own result or error is what the caller gets (found by the chaos
+            # suite: a release after a restart raised asyncpg's error, and the API answered
+            # 500 instead of 503).
+            if broken:
+                with contextlib.suppress(asyncpg.InterfaceError):  # already detached
+                    if not conn.is_closed():
+                        conn.terminate()
+            try:
+                await pool.release(conn)
+            except Exception as exc:  # the pool has already dropped the connection
+                log.warning("PostgreSQL connection dropped: %s", self._unreachable(exc))
 
     @asynccontextmanager
     async def _transaction(self, *, conflict: str = "conflict") -> AsyncIterator[Connection]:
