@@ -1,0 +1,173 @@
+"""Figures of a run (throughput with and without faults, recovery per fault kind, duplicates
+by cause) as a table, and ``docs/reliability.md`` written from the latest long run.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import subprocess
+from collections import defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tests.chaos.scenario import Result
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "reliability.md"
+
+
+def rate(times: list[float], start: float, end: float) -> float:
+    span = end - start
+    return sum(1 for t in times if start <= t < end) / span if span > 0 else 0.0
+
+
+def recovery(result: Result) -> dict[str, list[float]]:
+    """Per fault kind: seconds from the fault being lifted to the next acknowledged delivery."""
+    acked = sorted(r["t"] for r in result.receipts if r["answer"] == "200")
+    found: dict[str, list[float]] = defaultdict(list)
+    for fault in result.faults:
+        after = next((t for t in acked if t > fault["end"]), None)
+        if after is not None:
+            found[fault["kind"]].append(after - fault["end"])
+    return found
+
+
+def figures(result: Result) -> dict[str, Any]:
+    marks = result.marks
+    first_ack: dict[str, float] = {}
+    for r in result.receipts:
+        if r["answer"] == "200" and r["delivery"] not in first_ack:
+            first_ack[r["delivery"]] = r["t"]
+    delivered = list(first_ack.values())
+    accepted = [r["t"] for r in result.published if "event" in r]
+    calm = (marks["start"] + 2, marks["faults_start"])
+    faulty = (marks["faults_start"], marks["faults_end"])
+    out = dict(result.verdict.figures)
+    out.update(
+        faults=len(result.faults),
+        accepted_per_s_calm=rate(accepted, *calm),
+        accepted_per_s_faults=rate(accepted, *faulty),
+        delivered_per_s_calm=rate(delivered, *calm),
+        delivered_per_s_faults=rate(delivered, *faulty),
+        drain_s=marks["drained"] - marks["load_end"],
+        duration_s=marks["drained"] - marks["start"],
+    )
+    return out
+
+
+def table(results: list[Result]) -> str:
+    rows: list[tuple[str, ...]] = []
+    figs = [figures(r) for r in results]
+    names = [r.store for r in results]
+    for key in (
+        "events", "deliveries", "receipts", "lost", "phantom", "unexplained", "duplicates",
+        "faults", "accepted_per_s_calm", "accepted_per_s_faults", "delivered_per_s_calm",
+        "delivered_per_s_faults", "drain_s", "duration_s",
+    ):  # fmt: skip
+        rows.append((key, *(fmt(f[key]) for f in figs)))
+    causes = sorted({c for r in results for c in r.verdict.duplicates_by_cause})
+    for cause in causes:
+        rows.append(
+            (f"duplicates: {cause}", *(str(r.verdict.duplicates_by_cause[cause]) for r in results))
+        )
+    kinds = sorted({f["kind"] for r in results for f in r.faults})
+    recoveries = [recovery(r) for r in results]
+    for kind in kinds:
+        cells = []
+        for result, rec in zip(results, recoveries, strict=True):
+            values = rec.get(kind)
+            lasted = [f["end"] - f["start"] for f in result.faults if f["kind"] == kind]
+            cells.append(
+                f"{len(lasted)}x, lasted {statistics.median(lasted):.1f} s; next delivery "
+                f"{statistics.median(values):.2f} s after (max {max(values):.2f})"
+                if values and lasted else "-"
+            )  # fmt: skip
+        rows.append((f"recovery: {kind}", *cells))
+    header = ("figure", *names)
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def fmt(value: Any) -> str:
+    return f"{value:.1f}" if isinstance(value, float) else str(value)
+
+
+def write_doc(results: list[Result], seed: int, command: str) -> None:
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    machine = f"{platform.node()} ({platform.machine()}, {os.cpu_count()} CPUs, load {load})"
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    checks = "; ".join(f"{r.store}: {r.verdict.figures['integrity_checks']}" for r in results)
+    verdicts = "\n".join(
+        f"- {r.store}: " + ("all invariants hold" if r.ok else "FAILED: " + "; ".join(
+            r.verdict.violations + r.problems))
+        for r in results
+    )  # fmt: skip
+    DOC.write_text(
+        TEMPLATE.format(
+            command=command,
+            seed=seed,
+            commit=commit or "unknown",
+            machine=machine,
+            date=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            table=table(results),
+            verdicts=verdicts,
+            checks=checks,
+        )
+    )
+
+
+TEMPLATE = """# Reliability: the fault-injection run
+
+Written by `{command}` (`make chaos`); do not edit by hand. Seed {seed}, Hookline at
+{commit}, on {machine}, {date}. The machine is shared with other work: throughput figures are
+indicative only.
+
+Hookline promises that nothing it accepted (202) is lost. This run proves it under faults:
+a producer publishes events (each with an `Idempotency-Key` and a sequence number) and
+journals every 202 with fsync; a sink checks every signature and journals every receipt with
+fsync before answering; a controller injects faults on a seeded schedule; an offline checker
+compares the journals (and only then the database) when the backlog has drained. How it works
+and how to read each figure: [tests/chaos/](../tests/chaos/__init__.py).
+
+## Verdict
+
+{verdicts}
+
+## Figures
+
+{table}
+
+- **lost**: an expected delivery (event x subscribed webhook) the sink never acknowledged, or,
+  for the always-failing endpoints (410, 500), never saw and the store did not mark failed.
+- **phantom**: a receipt of no published event, at the wrong endpoint, or with a bad signature.
+- **unexplained**: a second acknowledged receipt of a delivery with no fault (other than a
+  graceful SIGTERM) under way between the previous acknowledgement and it.
+- **duplicates: kind**: acknowledged again, explained by the earliest fault of that kind in
+  the window. At-least-once delivery: receivers dedupe on `X-Hookline-Delivery`.
+- **accepted/delivered per s**: events accepted and deliveries first acknowledged per second,
+  before the first fault (calm) and while faults are injected. The producer offers a fixed
+  rate, so calm figures equal the offered load when Hookline keeps up.
+- **drain_s**: seconds from the end of load and faults until nothing is pending.
+- **recovery**: how many faults of the kind, how long one lasted (median; from injection to
+  the fault being lifted: process restarted and answering, process continued, server up, proxy
+  back to normal), and the seconds from its lifting to the next acknowledged delivery.
+
+Integrity checks: {checks}.
+
+## Faults
+
+SQLite (`hookline serve`): SIGKILL of `serve` then restart; SIGTERM (must exit 0) then restart;
+SIGSTOP past the lease then SIGCONT; an exclusive lock held by another connection for 2-6 s;
+the sink's connections reset or blackholed through the fault proxy.
+PostgreSQL (`hookline api` + 2 `hookline worker`, a private 15 cluster behind the fault
+proxy): SIGKILL of a worker and of the api; SIGTERM of a worker; SIGSTOP of a worker past its
+lease then SIGCONT; `pg_ctl restart -m immediate`; the database port blackholed or its
+connections reset; the same two faults in front of the sink. The sink itself answers 500, 429
+with `Retry-After`, resets after reading the body, or hangs past the timeout on first attempts
+(`/flaky`), 410 always (`/gone`) and 500 always (`/dead`).
+"""
