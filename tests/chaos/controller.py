@@ -70,6 +70,7 @@ class Controller:
     pg_control: int | None = None
     cluster: Cluster | None = None
     sqlite_path: Path | None = None
+    lock: tuple[float, float] = (2.0, 6.0)
     problems: list[str] = field(default_factory=list)
 
     async def inject(self, kind: str) -> None:
@@ -150,7 +151,7 @@ class Controller:
 
     async def _sqlite_lock(self) -> str:
         assert self.sqlite_path is not None
-        seconds = self.rng.uniform(2.0, 6.0)
+        seconds = self.rng.uniform(*self.lock)
         await asyncio.to_thread(hold_exclusive_lock, self.sqlite_path, seconds)
         return f"{seconds:.1f}s"
 

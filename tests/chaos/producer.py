@@ -34,6 +34,7 @@ class Producer:
         key = f"chaos-{self.args.run}-{seq}"
         body = {"event": "ReportPublished", "clientCuid": cuid, "data": {"seq": seq}}
         tries = 0
+        refused: dict[str, int] = {}  # answers before the 202: status (or "conn") -> count
         while True:
             tries += 1
             try:
@@ -41,15 +42,19 @@ class Producer:
                     "/api/internal/events", json=body, headers={"Idempotency-Key": key}
                 )
             except httpx.HTTPError:
+                refused["conn"] = refused.get("conn", 0) + 1
                 await asyncio.sleep(RETRY_PAUSE)
                 continue
             if answer.status_code == 202:
                 result = answer.json()
                 record = {"t": time.time(), "seq": seq, "key": key, "cuid": cuid}
                 record.update(event=result["id"], deliveries=result["deliveries"], tries=tries)
+                record.update(refused=refused)
                 await self.journal.append(record)
                 return
             if answer.status_code >= 500 or answer.status_code == 429:
+                status = str(answer.status_code)
+                refused[status] = refused.get(status, 0) + 1
                 await asyncio.sleep(RETRY_PAUSE)
                 continue
             await self.journal.append(

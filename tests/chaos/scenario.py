@@ -39,10 +39,14 @@ class Profile:
     faults: float  # seconds of faults (the first round of kinds always completes)
     gap: tuple[float, float]  # seconds between two faults
     drain: float = 120.0  # seconds the backlog gets to drain after load and faults end
+    # seconds an SQLite exclusive lock is held; past Hookline's 10 s busy timeout, writes fail
+    lock: tuple[float, float] = (2.0, 6.0)
 
 
 SMOKE = Profile(events=2500, rate=60, calm=5, faults=20, gap=(0.5, 1.5), drain=90)
-LONG = Profile(events=20000, rate=120, calm=20, faults=150, gap=(1.0, 3.0), drain=180)
+LONG = Profile(
+    events=20000, rate=120, calm=20, faults=150, gap=(1.0, 3.0), drain=180, lock=(2.0, 14.0)
+)
 
 
 @dataclass
@@ -55,6 +59,7 @@ class Result:
     published: list[dict[str, Any]]
     marks: dict[str, float]
     problems: list[str] = field(default_factory=list)
+    error_logs: int = 0  # ERROR lines in Hookline's output (unexpected errors, tracebacks)
 
     @property
     def ok(self) -> bool:
@@ -120,7 +125,7 @@ async def run(store: str, profile: Profile, seed: int, workdir: Path) -> Result:
         if store == "sqlite":
             db_path = workdir / "hookline.db"
             stack = Stack(workdir, f"sqlite:///{db_path}", sqlite=True)
-            controller_args["sqlite_path"] = db_path
+            controller_args.update(sqlite_path=db_path, lock=profile.lock)
             kinds = SQLITE_KINDS
         else:
             cluster = Cluster(free_port())
@@ -183,7 +188,9 @@ async def run(store: str, profile: Profile, seed: int, workdir: Path) -> Result:
         faults = records.read(workdir / "faults.jsonl")
         verdict = check(published, receipts, faults, db, 1 + MAX_RETRIES)
         verdict.figures["integrity_checks"] = db.integrity_checks
-        return Result(store, seed, verdict, faults, receipts, published, marks, problems)
+        result = Result(store, seed, verdict, faults, receipts, published, marks, problems)
+        result.error_logs = stack.error_lines()
+        return result
     finally:
         if stack is not None:
             for proc in stack.procs.values():

@@ -28,6 +28,7 @@ class Stack:
         self.base = f"http://127.0.0.1:{self.port}"
         self.roles = {"serve": 1} if sqlite else {"api": 1, "worker": 2}
         self.procs: dict[tuple[str, int], Spawned] = {}
+        self.procs_ever: list[Spawned] = []  # every incarnation
         self.incarnations = 0
         self.env = clean_env(
             HOOKLINE_DATABASE_URL=database_url,
@@ -64,6 +65,7 @@ class Stack:
         argv = [sys.executable, "-m", "hookline", role]
         proc = Spawned.start(argv, self.env, self.workdir, name)
         self.procs[(role, index)] = proc
+        self.procs_ever.append(proc)
         return proc
 
     def wait_started(self, role: str, index: int, seconds: float = 60.0) -> None:
@@ -114,7 +116,6 @@ class Stack:
             codes[f"{role}{index}"] = proc.stop(signal.SIGTERM)
         return codes
 
-    def outputs(self) -> str:
-        return "\n".join(
-            p.read_text(errors="replace")[-4000:] for p in sorted(self.workdir.glob("*.err"))
-        )
+    def error_lines(self) -> int:
+        """``ERROR`` log lines (unexpected errors) in every Hookline process's output."""
+        return sum(p.stderr.count(" ERROR ") for p in self.procs_ever)
