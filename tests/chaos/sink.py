@@ -9,6 +9,7 @@ of the request picks the endpoint's behaviour:
   delivery timeout), or succeeds; later attempts succeed.
 - ``/gone``: always 410 (final at once).
 - ``/dead``: always 500 (the delivery fails after its last attempt).
+- ``/slow``: 200 after 0.3 s (keeps deliveries in flight).
 
 A receipt records ``answer``: the status the sink gave, or ``reset``/``hang``. Only
 ``answer == 200`` is an acknowledged receipt (Hookline saw a success, unless a fault in between
@@ -111,6 +112,8 @@ class Sink:
         if answer == "hang":
             await asyncio.sleep(self.hang)
             answer = "200"
+        elif path == "/slow":
+            await asyncio.sleep(0.3)
         extra = "Retry-After: 1\r\n" if answer == "429" else ""
         head = f"HTTP/1.1 {answer} X\r\nContent-Length: 2\r\n{extra}Content-Type: text/plain\r\n"
         writer.write(head.encode() + b"\r\nok")
