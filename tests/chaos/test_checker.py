@@ -65,6 +65,11 @@ def test_a_duplicate_needs_a_fault_in_its_window() -> None:
     assert run(pubs, twice, db, before).figures["unexplained"] == 1
     graceful = [{"kind": "term_serve", "start": 6.0, "end": 7.0}]
     assert run(pubs, twice, db, graceful).figures["unexplained"] == 1
+    just_before = [{"kind": "sqlite_lock", "start": 1.0, "end": 4.9}]
+    assert run(pubs, twice, db, just_before).figures["unexplained"] == 1
+    # Requests stalled by a blackhole reach the sink just after it is lifted.
+    released = [{"kind": "sink_blackhole", "start": 1.0, "end": 4.5}]
+    assert run(pubs, twice, db, released).duplicates_by_cause == {"sink_blackhole": 1}
     kill = [{"kind": "kill_serve", "start": 6.0, "end": 7.0}]
     verdict = run(pubs, twice, db, kill)
     assert verdict.violations == []
