@@ -191,8 +191,8 @@ directory keeps the journals and every process's output):
   engine's claim loop (`_claim_loop` in src/hookline/delivery/engine.py) reads the clock and
   computes `lease_until = now + timeout + 5 s` *before* calling `store.claim_due`. When that
   call waits out a stall longer than the lease (an SQLite lock held 7-10 s, within the 10 s
-  busy timeout; very probably a PostgreSQL claim stalled behind the blackholed proxy, as the
-  PostgreSQL duplicates came right after one), the lease it grants has already
+  busy timeout; on PostgreSQL a claim stalled by the blackholed proxy: an earlier seed-1 run
+  saw one attempt sent twice 0.3 ms apart right after one), the lease it grants has already
   expired, the next claim takes the same deliveries again and both sends go out within
   milliseconds, after the stall is over. `tests/chaos/test_stale_lease.py` reproduces it every
   time (a 9 s lock: 16 deliveries sent twice) and is marked `xfail(strict=True)` until fixed
