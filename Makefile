@@ -5,7 +5,7 @@ PYTHON ?= $(shell for p in python3 python3.13 python3.12 python3.11; do \
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: serve test check lint typecheck unit clean bench
+.PHONY: serve test check lint typecheck unit clean bench chaos
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "Hookline needs Python 3.11 or newer (python3)"; exit 1; }
@@ -43,6 +43,13 @@ bench: $(VENV)/.bench-installed
 		|| { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q wrk >/dev/null 2>&1; } \
 		|| echo "bench: no wrk (apt-get install wrk): scenario 4's single-event load is skipped"
 	timeout --kill-after=20 600 $(BIN)/python -m bench
+
+# The long fault-injection run of issue 7 (tests/chaos/): 20,000 events per store under every
+# fault kind, on SQLite and on a private PostgreSQL 15 cluster (never the shared one); prints
+# the figures and writes docs/reliability.md. `make test` runs the short version (the smoke).
+CHAOS_SEED ?= 1
+chaos: $(VENV)/.dev-installed
+	timeout --kill-after=20 900 $(BIN)/python -m tests.chaos --long --seed $(CHAOS_SEED) --write-doc
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build src/*.egg-info
