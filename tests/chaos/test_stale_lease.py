@@ -1,11 +1,12 @@
-"""Found by the long chaos run: a store that stalls for longer than a lease makes the engine
-send one delivery twice although nothing crashed and the stall was over before both sends.
+"""Found by the long chaos run (fixed): a store that stalled for longer than a lease made the
+engine send one delivery twice although nothing crashed and the stall was over before both sends.
 
 The claim loop reads the clock, computes ``lease_until = now + timeout + slack`` and only then
 calls ``store.claim_due``; when that call waits out a stall (an SQLite lock within the 10 s
 busy timeout, a PostgreSQL connection that stalls), the lease it grants has already expired,
-so the very next claim takes the same delivery again and both are sent. Reproduction: an
-exclusive lock held for 9 s (lease 7 s) while deliveries to a slow endpoint are due.
+so the very next claim took the same delivery again and both were sent. The engine now gives
+such a claim back. Reproduction: an exclusive lock held for 9 s (lease 7 s) while deliveries to
+a slow endpoint are due.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from collections import defaultdict
 from pathlib import Path
 
 import httpx
-import pytest
 from tests.chaos import records
 from tests.chaos.controller import hold_exclusive_lock
 from tests.chaos.scenario import SECRET, python_module, wait_drained
@@ -26,10 +26,6 @@ from tests.docs.processes import ADMIN_KEY, free_port
 LOCK = LEASE + 2.0  # longer than a lease, shorter than SQLite's 10 s busy timeout
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine: lease computed before claim_due waits out a store stall (see module doc)",
-)
 def test_a_stall_longer_than_a_lease_does_not_send_a_delivery_twice(tmp_path: Path) -> None:
     sink_port = free_port()
     sink = python_module(
