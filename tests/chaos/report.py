@@ -184,35 +184,30 @@ Integrity checks: {checks}.
 
 ## Findings
 
-What the suite found in Hookline (at the commit above; reproduce with this seed, the run's
-directory keeps the journals and every process's output):
+What the suite found in Hookline, and what became of it (each fix has its own regression test,
+so the suite keeps the figures above at zero rather than explaining them away):
 
-- **A delivery sent twice with no crash** (the unexplained duplicates above, if any): the
-  engine's claim loop (`_claim_loop` in src/hookline/delivery/engine.py) reads the clock and
-  computes `lease_until = now + timeout + 5 s` *before* calling `store.claim_due`. When that
-  call waits out a stall longer than the lease (an SQLite lock held 7-10 s, within the 10 s
-  busy timeout; on PostgreSQL a claim stalled by the blackholed proxy: an earlier seed-1 run
-  saw one attempt sent twice 0.3 ms apart right after one), the lease it grants has already
-  expired, the next claim takes the same deliveries again and both sends go out within
-  milliseconds, after the stall is over. `tests/chaos/test_stale_lease.py` reproduces it every
-  time (a 9 s lock: 16 deliveries sent twice) and is marked `xfail(strict=True)` until fixed
-  (e.g. compute the lease from the store's clock at claim time, or drop claimed rows whose
-  lease has expired before sending).
-- On PostgreSQL, an outage's errors handled as bugs (the `publish_500` and `error_logs`
-  figures): `PostgresStore._connection` (src/hookline/store/postgres.py) releases the
-  connection in a `finally` outside `pg_errors.translated`: when the server restarted or the
-  connection was reset, `pool.release()` (which resets the connection) raises
-  `asyncpg.ConnectionDoesNotExistError` untranslated. The API then answers 500
-  `internal_error` instead of 503 (e.g. `POST /api/internal/events` via the event catalogue),
-  and the engine logs tracebacks ("cannot claim deliveries").
-- The engine's completer treats that untranslated error as a bug and writes the batch one by
-  one (`_write_one_by_one` in src/hookline/delivery/engine.py); while the database is still
-  down each write fails with `StoreUnavailable` and its outcome is dropped instead of being
-  kept for the next try, so those deliveries are sent again when their lease expires: more
-  duplicates than needed (none lost).
-- A `worker` (or `api`) started while the database is unreachable exits 1 ("cannot reach
-  PostgreSQL ... timed out") instead of waiting; the systemd units restart it after 2 s. The
-  controller waits for a restarted process's banner before the next fault.
+- **A delivery sent twice with no crash** (fixed in 901207d): the engine computed a claim's
+  lease before calling the store; a claim that waited out a stall longer than the lease (an
+  SQLite lock held 7-10 s, within the 10 s busy timeout; a PostgreSQL claim stalled by the
+  blackholed proxy) came back with a lease already over, and the next claim sent the same
+  deliveries again milliseconds later. The engine now gives such a claim back.
+  `tests/chaos/test_stale_lease.py` (a 9 s lock: 16 deliveries were sent twice) and
+  `tests/delivery/test_engine.py::test_a_claim_that_outlives_its_lease_is_given_back_not_sent`.
+- **500 instead of 503 during a PostgreSQL outage** (fixed in b7f8560): after a restart, a
+  pooled connection failed with asyncpg's `InternalClientError` and giving it back to the pool
+  raised outside the error translation, so the API answered 500 `internal_error` and the engine
+  logged tracebacks. Broken connections are now dropped from the pool, a failing release never
+  hides the real outcome, and the error is "database unavailable".
+  `tests/store/test_postgres.py::test_connections_killed_by_a_restart_are_unavailable_not_bugs`.
+- **Outcomes dropped during an outage** (fixed in 901207d): the completer wrote a batch that
+  failed with an unexpected error one outcome at a time, and dropped those that then failed
+  with "database unavailable"; those deliveries were sent again when their leases expired
+  (more duplicates than needed, none lost). They now wait for the next write.
+- **Left as it is**: a `worker` (or `api`) started while the database is unreachable exits 1
+  ("cannot reach PostgreSQL ... timed out") instead of waiting; the systemd units in deploy/
+  restart it after 2 s. The controller waits for a restarted process's banner before the next
+  fault.
 
 ## Faults
 
