@@ -113,6 +113,25 @@ async def test_attempt_headers_replace_standard_ones_case_insensitively(
     assert receiver.requests[0].headers["user-agent"] == "Custom/1"
 
 
+async def test_request_headers_are_the_standard_ones_then_the_attempts(
+    make_sender: SenderFactory,
+) -> None:
+    sender = make_sender(FakeResolver())
+    plain = Attempt(url="http://x/", body=b"{}", headers={"X-Hookline-Event": "E"})
+
+    headers = sender.request_headers(plain)
+
+    assert list(headers.items()) == [
+        ("Content-Type", "application/json"),
+        ("User-Agent", headers["User-Agent"]),
+        ("Accept-Encoding", "identity"),
+        ("X-Hookline-Event", "E"),
+    ]
+    assert headers["User-Agent"].startswith("Hookline")
+    headers["X-Other"] = "changed"  # a fresh dict each time: the sender's own is untouched
+    assert "X-Other" not in sender.request_headers(plain)
+
+
 @pytest.mark.parametrize("status", [500, 410, 404, 400])
 async def test_non_2xx_fails_with_status(
     receiver: Receiver, make_sender: SenderFactory, status: int

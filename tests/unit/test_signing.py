@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -51,3 +51,21 @@ def test_body_matches_json_stringify_and_plextrac_recipe() -> None:
 def test_canonical_json_refuses_nan() -> None:
     with pytest.raises(ValueError, match="JSON"):
         canonical_json({"x": float("nan")})
+
+
+def test_event_bodies_of_successive_times_each_carry_their_own_time() -> None:
+    first = datetime(2026, 11, 29, 12, 0, 0, 5000, tzinfo=UTC)
+    later = first + timedelta(milliseconds=1)
+    same_instant_elsewhere = first.astimezone(timezone(timedelta(hours=2)))
+    stamps = [
+        json.loads(event_body("evt_1", "E", moment, None, {}))["createdAt"]
+        for moment in (first, first, later, first, same_instant_elsewhere, later)
+    ]
+    assert stamps == [
+        "2026-11-29T12:00:00.005Z",
+        "2026-11-29T12:00:00.005Z",
+        "2026-11-29T12:00:00.006Z",
+        "2026-11-29T12:00:00.005Z",
+        "2026-11-29T12:00:00.005Z",
+        "2026-11-29T12:00:00.006Z",
+    ]

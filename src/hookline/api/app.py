@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hookline import __version__
 from hookline.api.errors import UnexpectedErrors, error_response, install_error_handlers
+from hookline.api.publishing import RawPublish
 from hookline.api.routes import api_router
 from hookline.errors import PayloadTooLarge
 from hookline.runtime import Services
@@ -43,6 +44,8 @@ def create_app(services: Services) -> FastAPI:
         middleware=[
             Middleware(UnexpectedErrors),
             Middleware(RequestSizeLimit, max_bytes=MAX_BODY_BYTES),
+            # The hot path answered before FastAPI's routing (see hookline.api.publishing).
+            Middleware(RawPublish, services=services),
         ],
     )
     app.state.services = services

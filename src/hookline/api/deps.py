@@ -85,17 +85,33 @@ def json_body(model: type[M]) -> Callable[..., Awaitable[M]]:
 async def read_json_object(request: Request) -> dict[str, Any]:
     """The body as a JSON object; 400 ``invalid_json`` for anything else.
 
+    The media type is checked before the body is read (:func:`check_json_media_type`), then
+    the body is parsed (:func:`parse_json_object`).
+    """
+    check_json_media_type(request.headers.get("content-type"))
+    # Bounded: the size limit middleware stops it at 1 MiB.
+    return parse_json_object(await request.body())
+
+
+def check_json_media_type(content_type: str | None) -> None:
+    """400 ``invalid_json`` unless the media type is JSON.
+
     A missing ``Content-Type`` is read as JSON; any other media type than
     ``application/json`` (or ``+json``) is refused with a message saying so (``curl -d`` sends
-    ``application/x-www-form-urlencoded`` unless told otherwise). Only UTF-8 is accepted, and
-    numbers are read as JavaScript reads them (:func:`hookline.domain.events.parse_json`:
-    ``1.0`` is ``1``; ``NaN``, ``Infinity`` and out-of-range numbers are refused), so an event's
-    data is stored exactly as a JavaScript publisher meant it.
+    ``application/x-www-form-urlencoded`` unless told otherwise).
     """
-    content_type = request.headers.get("content-type")
     if content_type is not None and not _is_json_media_type(content_type):
         raise InvalidJson("Content-Type must be application/json")
-    raw = await request.body()  # bounded: the size limit middleware stops it at 1 MiB
+
+
+def parse_json_object(raw: bytes) -> dict[str, Any]:
+    """A request body as a JSON object; 400 ``invalid_json`` for anything else.
+
+    Only UTF-8 is accepted, and numbers are read as JavaScript reads them
+    (:func:`hookline.domain.events.parse_json`: ``1.0`` is ``1``; ``NaN``, ``Infinity`` and
+    out-of-range numbers are refused), so an event's data is stored exactly as a JavaScript
+    publisher meant it.
+    """
     if not raw.strip():
         raise InvalidJson("request body must be a JSON object")
     try:

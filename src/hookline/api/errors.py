@@ -120,6 +120,11 @@ def _is_body_shape_error(error: Mapping[str, Any]) -> bool:
 
 async def _hookline_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HooklineError)
+    return hookline_error_response(request, exc)
+
+
+def hookline_error_response(request: Request, exc: HooklineError) -> JSONResponse:
+    """The envelope of one of Hookline's errors (for handlers that catch them themselves)."""
     if isinstance(exc, StoreUnavailable):
         # The detail names files and hosts: for the operator's log, not for API clients.
         log.warning("%s %s: %s", request.method, loggable_path(request.url.path), exc.message)

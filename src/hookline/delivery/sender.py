@@ -33,6 +33,7 @@ MAX_RESPONSE_BYTES = 64 * 1024
 ERROR_PREFIX = "Failed to call webhook: "
 _MAX_LOCATION = 200
 _VETTED_MAX = 10_000
+_STANDARD_NAMES = frozenset({"content-type", "user-agent", "accept-encoding"})
 
 _ERRNO_REASONS = {
     errno.ECONNREFUSED: "connection refused",
@@ -122,6 +123,11 @@ class Sender:
         self._allowed = tuple(allowed)
         self._user_agent = user_agent
         self._vetted: dict[str, tuple[str, str | None]] = {}
+        self._standard_headers = {
+            "Content-Type": "application/json",
+            "User-Agent": user_agent,
+            "Accept-Encoding": "identity",
+        }
 
     def request_headers(self, attempt: Attempt) -> dict[str, str]:
         """The headers :meth:`send` sends (besides Host, Content-Length and Accept).
@@ -129,11 +135,10 @@ class Sender:
         The attempt's headers come last and replace a standard one of the same name
         (case-insensitively).
         """
-        headers = {
-            "Content-Type": "application/json",
-            "User-Agent": self._user_agent,
-            "Accept-Encoding": "identity",
-        }
+        standard = self._standard_headers
+        if not any(name.lower() in _STANDARD_NAMES for name in attempt.headers):
+            return {**standard, **attempt.headers}  # the usual case: only X-Hookline-* headers
+        headers = dict(standard)
         names = {name.lower(): name for name in headers}
         for name, value in attempt.headers.items():
             previous = names.pop(name.lower(), None)

@@ -45,6 +45,17 @@ def parse_json(raw: bytes | str) -> Any:
     return json.loads(raw, parse_float=_js_number, parse_constant=_no_constants)
 
 
+_last_stamp: list[Any] = [None, ""]  # the last created_at and its text
+
+
+def _iso_ms_cached(moment: datetime) -> str:
+    # The events of one request share one time, and strftime was measured at 6% of a batch.
+    if moment != _last_stamp[0]:
+        _last_stamp[0], _last_stamp[1] = moment, iso_ms(moment)
+    text: str = _last_stamp[1]
+    return text
+
+
 def event_body(
     event_id: str, event: str, created_at: datetime, client_cuid: str | None, data: Any
 ) -> bytes:
@@ -53,7 +64,7 @@ def event_body(
         {
             "id": event_id,
             "event": event,
-            "createdAt": iso_ms(created_at),
+            "createdAt": _iso_ms_cached(created_at),
             "clientCuid": client_cuid,
             "data": data,
         }

@@ -1,23 +1,20 @@
 """Publishing events: ``POST /api/internal/events`` and ``/events/batch`` (the hot path).
 
-Lean on purpose, and measured: the handlers take only the request and call the functions
-behind ``ServicesDep`` and ``Caller`` themselves (FastAPI's dependency solving cost more than
-the rest of the route); the body is parsed once (:func:`~hookline.api.deps.read_json_object`,
-reading numbers as JavaScript does) and its shape is checked by hand instead of through a
-pydantic round trip; the event service checks the values and stores the events with their
-deliveries in one transaction; and the answer is the service's JSON text as is, so that a
-replay under the same ``Idempotency-Key`` is byte for byte the first answer. The OpenAPI
-entries (body, header, security) are declared by hand, from ``EventIn`` and ``BatchIn``.
+These routes document the two endpoints in the OpenAPI document (body, header and security
+declared by hand, from ``EventIn`` and ``BatchIn``). In the app from
+:func:`hookline.api.app.create_app` the requests are answered before FastAPI's routing by
+:class:`hookline.api.publishing.RawPublish`; both call :func:`hookline.api.publishing.accept`,
+so they answer alike (``tests/api/test_events.py`` runs against both).
 """
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from hookline.api.deps import active_caller, authenticated, get_services, read_json_object
+from hookline.api.deps import get_services
+from hookline.api.publishing import EVENTS, REPLAYED_HEADER, accept
 from hookline.api.schemas import (
     BatchIn,
     BatchOut,
@@ -26,18 +23,9 @@ from hookline.api.schemas import (
     error_responses,
     request_body_openapi,
 )
-from hookline.domain.tenants import Principal
-from hookline.errors import FieldError, ValidationFailed
-from hookline.metrics import Metrics
-from hookline.runtime import Services
-from hookline.services.events import BATCH_MAX, IDEMPOTENCY_KEY_MAX, EventInput, Published
-
-EVENTS = "/api/internal/events"
+from hookline.services.events import IDEMPOTENCY_KEY_MAX
 
 router = APIRouter(tags=["events"])
-
-EVENT_FIELDS = frozenset({"event", "clientCuid", "data"})
-REPLAYED_HEADER = "Idempotent-Replayed"
 
 _IDEMPOTENCY_KEY = {
     "name": "Idempotency-Key",
@@ -75,12 +63,7 @@ def _documented(body: type[EventIn | BatchIn]) -> dict[str, Any]:
 async def publish_event(request: Request) -> Response:
     """Publish one event (publisher, admin): it is stored with one delivery per matching
     webhook before this answers ``{"id": ..., "deliveries": N}``."""
-    services, caller = await _caller(request)
-    item, errors = event_input(await read_json_object(request))
-    if errors:
-        raise ValidationFailed(details=errors)
-    key = request.headers.get("idempotency-key")
-    return _accepted(await services.events.publish(caller, item, key), services.metrics)
+    return await _publish(request, batch=False)
 
 
 @router.post(
@@ -93,69 +76,20 @@ async def publish_event(request: Request) -> Response:
 async def publish_batch(request: Request) -> Response:
     """Publish up to 1000 events at once, all or nothing (publisher, admin): one invalid
     event (named as ``events[3].event``) refuses the whole batch and stores nothing."""
-    services, caller = await _caller(request)
-    items = batch_items(await read_json_object(request))
-    key = request.headers.get("idempotency-key")
-    return _accepted(await services.events.publish_batch(caller, items, key), services.metrics)
+    return await _publish(request, batch=True)
 
 
-async def _caller(request: Request) -> tuple[Services, Principal]:
-    """What ``ServicesDep`` and ``Caller`` give, called directly: 401 before the body is read,
-    403 ``webhooks_disabled`` for a disabled account (the role is the service's to judge).
-
-    An accepted caller is remembered for a second (``Services.publishers``): a publisher
-    sending many events is looked up once a second, not once an event."""
-    services = await get_services(request)
-    header = request.headers.get("authorization")
-    key = None if header is None else hashlib.sha256(header.encode("utf-8", "replace")).digest()
-    cached = None if key is None else services.publishers.get(key.hex())
-    if cached is not None:
-        return services, cached
-    principal = await active_caller(await authenticated(request, services, None))
-    if key is not None:
-        services.publishers.put(key.hex(), principal)
-    return services, principal
-
-
-def event_input(body: dict[str, Any], prefix: str = "") -> tuple[EventInput, list[FieldError]]:
-    """One event object as the service's input, and its unknown fields as errors.
-
-    The values are the service's to judge (:func:`hookline.services.events.item_problems`).
-    """
-    unknown = [
-        FieldError(prefix + name, "unknown field") for name in body if name not in EVENT_FIELDS
-    ]
-    return EventInput(body.get("event"), body.get("clientCuid"), body.get("data")), unknown
-
-
-def batch_items(body: dict[str, Any]) -> list[EventInput]:
-    """The events of a batch body; ValidationFailed naming every field of the wrong shape."""
-    errors = [FieldError(name, "unknown field") for name in body if name != "events"]
-    raw = body.get("events")
-    if raw is None:
-        errors.append(FieldError("events", "is required"))
-    elif not isinstance(raw, list):
-        errors.append(FieldError("events", "must be an array"))
-    elif len(raw) > BATCH_MAX:  # before looking at each of them
-        raise ValidationFailed.field("events", f"must contain at most {BATCH_MAX} events")
-    items: list[EventInput] = []
-    for index, entry in enumerate(raw if isinstance(raw, list) else ()):
-        if not isinstance(entry, dict):
-            errors.append(FieldError(f"events[{index}]", "must be an object"))
-            continue
-        item, unknown = event_input(entry, f"events[{index}].")
-        items.append(item)
-        errors += unknown
-    if errors:
-        raise ValidationFailed(details=errors)
-    return items
-
-
-def _accepted(published: Published, metrics: Metrics) -> Response:
-    headers = None
-    if published.replayed:
-        headers = {REPLAYED_HEADER: "true"}
-    else:
-        metrics.events_published.inc(len(published.results))
-        metrics.deliveries_published.inc(sum(r.deliveries for r in published.results))
-    return Response(published.body, status_code=202, media_type="application/json", headers=headers)
+async def _publish(request: Request, *, batch: bool) -> Response:
+    headers = request.headers
+    published = await accept(
+        await get_services(request),
+        batch=batch,
+        authorization=headers.get("authorization"),
+        content_type=headers.get("content-type"),
+        idempotency_key=headers.get("idempotency-key"),
+        read_body=request.body,
+    )
+    answer_headers = {REPLAYED_HEADER: "true"} if published.replayed else None
+    return Response(
+        published.body, status_code=202, media_type="application/json", headers=answer_headers
+    )

@@ -1,0 +1,38 @@
+"""Ids: the ULID layout and order, with randomness read from the OS in blocks."""
+
+from __future__ import annotations
+
+import itertools
+
+from hookline import ids
+from hookline.ids import IdPrefix, new_id
+
+
+def decode(value: str) -> tuple[int, int]:
+    """An id's (milliseconds, random part), read back as a ULID reader would."""
+    number = 0
+    for char in value.partition("_")[2]:
+        number = number * 32 + ids._ALPHABET.index(char)
+    return number >> 80, number & ((1 << 80) - 1)
+
+
+def test_an_id_encodes_its_milliseconds_in_the_first_48_bits() -> None:
+    for ms in (0, 1, 1_700_000_000_000, (1 << 48) - 1):
+        made = new_id(IdPrefix.EVENT, now_ms=ms)
+        assert decode(made)[0] == ms
+        assert len(made) == len("evt_") + 26
+    assert new_id(IdPrefix.EVENT, now_ms=(1 << 48) - 1)[4] == "7"  # 128 bits: the top is 0..7
+
+
+def test_a_hundred_thousand_ids_strictly_increase_and_never_repeat() -> None:
+    made = [new_id(IdPrefix.DELIVERY) for _ in range(100_000)]  # 25 blocks of randomness
+    assert all(a < b for a, b in itertools.pairwise(made))
+    assert len(set(made)) == len(made)
+
+
+def test_ids_of_different_milliseconds_have_unrelated_random_parts() -> None:
+    # A fresh block of randomness per 409 ids: no two random parts repeat across blocks, and
+    # in a new millisecond the random part is fresh (not the previous one plus one).
+    randoms = [decode(new_id(IdPrefix.EVENT, now_ms=1_000 + i))[1] for i in range(2_000)]
+    assert len(set(randoms)) == len(randoms)
+    assert sum(1 for a, b in itertools.pairwise(randoms) if b == a + 1) == 0
