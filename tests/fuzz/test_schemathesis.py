@@ -152,8 +152,20 @@ def test_stateful(live: LiveApi, schema: Any) -> None:
                 transport_kwargs=kwargs,
             )
 
-    settings = _settings(EXAMPLES)
-    Machine.run(settings=hypothesis.settings(settings, stateful_step_count=STATEFUL_STEPS))
+    # No shrinking: a failing scenario is reported as found, without replaying it.
+    settings = hypothesis.settings(
+        _settings(EXAMPLES),
+        stateful_step_count=STATEFUL_STEPS,
+        phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate],
+    )
+    try:
+        Machine.run(settings=settings)
+    except hypothesis.errors.FlakyStrategyDefinition as exc:
+        # schemathesis's stateful generation adapts to what the server answered (the ids in
+        # its bundles, what earlier steps stored), so in long runs Hypothesis can meet a known
+        # prefix that now draws differently, and stops there. Not a finding about the API:
+        # every step before it was checked (a failed check raises FailureGroup instead).
+        print(f"stateful run stopped early after {counter['steps']} steps: {exc}"[:500])
     print("\n".join(f"{n:5d} {k}" for k, n in sorted(counter.items())))  # shown with -s
     chained = [k for k in counter if "{id}" in k and k.endswith((" 200", " 204"))]
     assert chained, "no step reached a webhook created earlier in the run"
