@@ -109,7 +109,7 @@ async def test_openapi_document_lists_the_routes_and_their_errors(api):
     }
     assert set(paths["/api/internal/webhooks/{id}"]) == {"get", "patch", "delete"}
     create = paths["/api/internal/webhooks"]["post"]
-    assert set(create["responses"]) == {"201", "400", "401", "403", "413"}
+    assert set(create["responses"]) == {"201", "400", "401", "403", "413", "503"}
     assert create["responses"]["400"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/ErrorOut"
     }
@@ -123,6 +123,36 @@ async def test_openapi_document_lists_the_routes_and_their_errors(api):
     assert "hasSecret" in out
     # Invalid parameters answer 400, so the document must not promise 422.
     assert '"422"' not in response.text
+
+
+async def test_openapi_document_declares_what_every_route_can_answer(api):
+    """What schemathesis checks a run against (tests/fuzz): an authenticated route can
+    answer 401 (saying which scheme) and 503 when the store is down; made things are
+    pointed at with Location; the limits the domain enforces are in the schemas."""
+    paths = (await api.client.get("/openapi.json")).json()["paths"]
+    for path, operations in paths.items():
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            if not operation.get("security"):
+                assert "503" not in responses or path == "/readyz", (method, path)
+                continue
+            assert {"401", "503"} <= set(responses), (method, path)
+            assert "WWW-Authenticate" in responses["401"]["headers"], (method, path)
+    created = paths["/api/internal/webhooks"]["post"]["responses"]["201"]
+    assert "Location" in created["headers"]
+    resent = paths["/api/internal/deliveries/{deliveryId}/resend"]["post"]["responses"]["202"]
+    assert "Location" in resent["headers"]
+    body = paths["/api/internal/webhooks"]["post"]["requestBody"]["content"]["application/json"]
+    fields = body["schema"]["properties"]
+    assert (fields["name"]["minLength"], fields["name"]["maxLength"]) == (1, 200)
+    assert fields["url"]["maxLength"] == 2048
+    assert fields["events"]["minItems"] == 1
+    assert fields["events"]["uniqueItems"] is True
+    assert fields["secret"]["anyOf"][0]["minLength"] == 8
+    limit = next(
+        p for p in paths["/api/internal/webhooks"]["get"]["parameters"] if p["name"] == "limit"
+    )
+    assert (limit["schema"]["minimum"], limit["schema"]["maximum"]) == (1, 200)
 
 
 async def test_docs_page_is_served(api):

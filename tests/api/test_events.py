@@ -396,7 +396,7 @@ async def test_publish_routes_are_documented(api):
     document = (await api.client.get("/openapi.json")).json()
     for path, schema in [(EVENTS, "EventIn"), (BATCH, "BatchIn")]:
         operation = document["paths"][path]["post"]
-        assert set(operation["responses"]) == {"202", "400", "401", "403", "413"}
+        assert set(operation["responses"]) == {"202", "400", "401", "403", "413", "503"}
         assert operation["security"] == [{"bearer": []}]
         assert [p["name"] for p in operation["parameters"]] == ["Idempotency-Key"]
         body = operation["requestBody"]["content"]["application/json"]["schema"]

@@ -343,7 +343,7 @@ async def test_invalid_test_requests(api, acme, receiver, body, status, code, fi
 async def test_test_route_is_documented(api):
     document = (await api.client.get("/openapi.json")).json()
     operation = document["paths"][TEST]["post"]
-    assert set(operation["responses"]) == {"200", "400", "401", "403", "404", "413", "429"}
+    assert set(operation["responses"]) == {"200", "400", "401", "403", "404", "413", "429", "503"}
     body = operation["requestBody"]["content"]["application/json"]["schema"]
     assert set(body["properties"]) == {"webhookId", "url", "secret", "sslVerification", "event"}
     out = document["components"]["schemas"]["TestOut"]

@@ -18,6 +18,7 @@ from hookline import __version__
 from hookline.api.errors import UnexpectedErrors, error_response, install_error_handlers
 from hookline.api.publishing import RawPublish
 from hookline.api.routes import api_router
+from hookline.api.schemas import UNAVAILABLE, UNAVAILABLE_DESCRIPTION
 from hookline.errors import PayloadTooLarge
 from hookline.runtime import Services
 from hookline.ui import create_ui_app
@@ -68,12 +69,24 @@ def _openapi_document(app: FastAPI) -> dict[str, Any]:
         )
         for operations in document.get("paths", {}).values():
             for operation in operations.values():
-                operation.get("responses", {}).pop("422", None)
+                responses = operation.setdefault("responses", {})
+                responses.pop("422", None)
+                # Every authenticated call reads the store (the key, at least): when the
+                # database is down it answers 503 database_unavailable.
+                if operation.get("security"):
+                    responses.setdefault(str(UNAVAILABLE), _unavailable())
         schemas = document.get("components", {}).get("schemas", {})
         for name in ("HTTPValidationError", "ValidationError"):
             schemas.pop(name, None)
         app.openapi_schema = document
     return app.openapi_schema
+
+
+def _unavailable() -> dict[str, Any]:
+    return {
+        "description": UNAVAILABLE_DESCRIPTION,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}},
+    }
 
 
 class BodyTooLarge(HTTPException):

@@ -14,6 +14,15 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 from pydantic.alias_generators import to_camel
 
+from hookline.api.constraints import (
+    ClientCuid,
+    ClientCuids,
+    EventName,
+    EventNames,
+    Name,
+    Secret,
+    Url,
+)
 from hookline.domain.deliveries import AttemptLog, Delivery, DeliveryStatus, Trigger
 from hookline.domain.times import iso_ms
 from hookline.domain.webhooks import EventType, Webhook, WebhookChanges, WebhookDraft
@@ -47,11 +56,11 @@ class ResponseBody(BaseModel):
 class WebhookIn(RequestBody):
     """The fields of a new webhook (contract section 3)."""
 
-    name: str
-    url: str
-    client_cuids: list[str] = []
-    events: list[str]
-    secret: str | None = None
+    name: Name
+    url: Url
+    client_cuids: ClientCuids = []
+    events: EventNames
+    secret: Secret | None = None
     ssl_verification: bool = True
     enabled: bool = True
 
@@ -72,11 +81,11 @@ class WebhookPatch(RequestBody):
     """Any subset of a webhook's fields. ``"secret": null`` removes the secret; an explicit
     ``null`` for any other field is refused (it would otherwise mean "leave as is")."""
 
-    name: str | None = None
-    url: str | None = None
-    client_cuids: list[str] | None = None
-    events: list[str] | None = None
-    secret: str | None = None
+    name: Name | None = None
+    url: Url | None = None
+    client_cuids: ClientCuids | None = None
+    events: EventNames | None = None
+    secret: Secret | None = None
     ssl_verification: bool | None = None
     enabled: bool | None = None
 
@@ -172,8 +181,8 @@ class EventIn(RequestBody):
 
     # Documentation only: the publish routes check this shape by hand (the hot path).
 
-    event: str = Field(description="A name from `/api/internal/webhookevents`")
-    client_cuid: str | None = Field(
+    event: EventName = Field(description="A name from `/api/internal/webhookevents`")
+    client_cuid: ClientCuid | None = Field(
         default=None, description="The client the event is about; null = no client"
     )
     data: dict[str, Any] | None = Field(
@@ -321,12 +330,12 @@ class TestIn(RequestBody):
     webhook's first subscribed event (``ReportPublished`` for a URL)."""
 
     webhook_id: str | None = None
-    url: str | None = None
-    secret: str | None = Field(default=None, description="Only with `url`; null = unsigned")
+    url: Url | None = None
+    secret: Secret | None = Field(default=None, description="Only with `url`; null = unsigned")
     ssl_verification: bool | None = Field(
         default=None, description="Only with `url`; true if left out"
     )
-    event: str | None = None
+    event: EventName | None = None
 
     def to_request(self) -> TestRequest:
         """The tester's request; raises ValidationFailed unless exactly one target is given."""
@@ -413,12 +422,26 @@ _ERROR_DESCRIPTIONS = {
 }
 
 
+UNAVAILABLE = 503
+UNAVAILABLE_DESCRIPTION = "The database is unavailable; try again (`database_unavailable`)"
+
+
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` entries for the error statuses a route can answer."""
-    return {
+    answers: dict[int | str, dict[str, Any]] = {
         status: {"model": ErrorOut, "description": _ERROR_DESCRIPTIONS[status]}
         for status in statuses
     }
+    if 401 in answers:
+        answers[401]["headers"] = {
+            "WWW-Authenticate": {"description": "`Bearer`", "schema": {"type": "string"}}
+        }
+    return answers
+
+
+def location_header(description: str) -> dict[str, Any]:
+    """The ``headers`` of an answer that points at what it made."""
+    return {"Location": {"description": description, "schema": {"type": "string"}}}
 
 
 def request_body_openapi(model: type[BaseModel]) -> dict[str, Any]:

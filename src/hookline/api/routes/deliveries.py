@@ -6,12 +6,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 
+from hookline.api.constraints import LIMIT, QUERY_TEXT
 from hookline.api.deps import Caller, ServicesDep
 from hookline.api.schemas import (
     DeliveryDetailOut,
     DeliveryList,
     DeliveryOut,
     error_responses,
+    location_header,
 )
 from hookline.domain.deliveries import DeliveryStatus
 from hookline.domain.paging import DEFAULT_LIMIT, MAX_LIMIT
@@ -30,14 +32,14 @@ async def list_deliveries(
     services: ServicesDep,
     caller: Caller,
     webhook_id: Annotated[
-        str | None, Query(alias="webhookId", description="Only those to this webhook")
+        str | None, Query(alias="webhookId", description="Only those to this webhook", **QUERY_TEXT)
     ] = None,
     event_id: Annotated[
-        str | None, Query(alias="eventId", description="Only those of this event")
+        str | None, Query(alias="eventId", description="Only those of this event", **QUERY_TEXT)
     ] = None,
     status: Annotated[DeliveryStatus | None, Query(description="Only those in this state")] = None,
     cursor: Annotated[str | None, Query(description="`nextCursor` of the previous page")] = None,
-    limit: Annotated[int, Query(description=f"Page size, 1..{MAX_LIMIT}")] = DEFAULT_LIMIT,
+    limit: Annotated[int, Query(description=f"Page size, 1..{MAX_LIMIT}", **LIMIT)] = DEFAULT_LIMIT,
 ) -> DeliveryList:
     """The account's deliveries, newest first, a page at a time (admin, viewer). Those of
     deleted webhooks stay listed."""
@@ -57,7 +59,14 @@ async def get_delivery(
     return DeliveryDetailOut.with_logs(delivery, logs)
 
 
-@router.post(DELIVERY + "/resend", status_code=202, responses=error_responses(401, 403, 404, 409))
+@router.post(
+    DELIVERY + "/resend",
+    status_code=202,
+    responses={
+        202: {"headers": location_header("The new delivery's path")},
+        **error_responses(401, 403, 404, 409),
+    },
+)
 async def resend_delivery(
     services: ServicesDep, caller: Caller, delivery_id: DeliveryId, response: Response
 ) -> DeliveryOut:

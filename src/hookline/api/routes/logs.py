@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
 
+from hookline.api.constraints import LIMIT, QUERY_TEXT
 from hookline.api.deps import Caller, ServicesDep
 from hookline.api.schemas import LogList, LogOut, error_responses
 from hookline.domain.deliveries import AttemptLog, Trigger
@@ -31,11 +32,14 @@ _TIME: dict[str, Any] = {"json_schema_extra": {"format": "date-time"}}
 
 async def log_query(
     webhook_id: Annotated[
-        str | None, Query(alias="webhookId", description="Only attempts to this webhook")
+        str | None,
+        Query(alias="webhookId", description="Only attempts to this webhook", **QUERY_TEXT),
     ] = None,
-    event: Annotated[str | None, Query(description="Only attempts of this event name")] = None,
+    event: Annotated[
+        str | None, Query(description="Only attempts of this event name", **QUERY_TEXT)
+    ] = None,
     event_id: Annotated[
-        str | None, Query(alias="eventId", description="Only attempts of this event")
+        str | None, Query(alias="eventId", description="Only attempts of this event", **QUERY_TEXT)
     ] = None,
     success: Annotated[bool | None, Query(description="Only successful (or failed) ones")] = None,
     trigger: Annotated[Trigger | None, Query(description="Only attempts of this kind")] = None,
@@ -46,7 +50,7 @@ async def log_query(
         str | None, Query(description=f"Made at or before; {_TIME_HELP}", **_TIME)
     ] = None,
     cursor: Annotated[str | None, Query(description="`nextCursor` of the previous page")] = None,
-    limit: Annotated[int, Query(description=f"Page size, 1..{MAX_LIMIT}")] = DEFAULT_LIMIT,
+    limit: Annotated[int, Query(description=f"Page size, 1..{MAX_LIMIT}", **LIMIT)] = DEFAULT_LIMIT,
 ) -> LogQuery:
     """The log filters of both routes, with ``since``/``until`` read as times."""
     errors: list[FieldError] = []

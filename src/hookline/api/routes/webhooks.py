@@ -11,6 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 
+from hookline.api.constraints import LIMIT, NO_CONTROL_QUERY
 from hookline.api.deps import Caller, ServicesDep, json_body
 from hookline.api.schemas import (
     SecretOut,
@@ -19,6 +20,7 @@ from hookline.api.schemas import (
     WebhookOut,
     WebhookPatch,
     error_responses,
+    location_header,
     request_body_openapi,
 )
 from hookline.domain.paging import DEFAULT_LIMIT, MAX_LIMIT
@@ -35,7 +37,10 @@ WebhookId = Annotated[str, Path(alias="id", description="The webhook's id")]
 @collection_router.post(
     WEBHOOKS,
     status_code=201,
-    responses=error_responses(400, 401, 403, 413),
+    responses={
+        201: {"headers": location_header("The new webhook's path")},
+        **error_responses(400, 401, 403, 413),
+    },
     openapi_extra=request_body_openapi(WebhookIn),
 )
 async def create_webhook(
@@ -56,9 +61,11 @@ async def list_webhooks(
     services: ServicesDep,
     caller: Caller,
     enabled: Annotated[bool | None, Query(description="Only enabled (or disabled) ones")] = None,
-    event: Annotated[str | None, Query(description="Only those subscribed to this event")] = None,
+    event: Annotated[
+        str | None, Query(description="Only those subscribed to this event", **NO_CONTROL_QUERY)
+    ] = None,
     cursor: Annotated[str | None, Query(description="`nextCursor` of the previous page")] = None,
-    limit: Annotated[int, Query(description=f"Page size, 1..{MAX_LIMIT}")] = DEFAULT_LIMIT,
+    limit: Annotated[int, Query(description=f"Page size, 1..{MAX_LIMIT}", **LIMIT)] = DEFAULT_LIMIT,
 ) -> WebhookList:
     """The account's webhooks, oldest first, a page at a time (admin, viewer)."""
     page = await services.webhooks.list_page(
