@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, given
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 from tests.fuzz.checks import error_envelope
-from tests.fuzz.grounding import BearerAuth, ground, grounded, scope_idempotency_key, stable_choice
+from tests.fuzz.grounding import BearerAuth, ground, grounded, stable_choice
 from tests.fuzz.server import LiveApi, live_api
 
 EXAMPLES_ENV = "HOOKLINE_FUZZ_EXAMPLES"
@@ -83,8 +83,6 @@ def _fuzz(live: LiveApi, operation: Any, mode: GenerationMode, seen: Counter[str
     strategy = operation.as_strategy(generation_mode=mode)
     if mode is GenerationMode.POSITIVE:
         strategy = grounded(strategy, live.receiver_url)
-    else:
-        strategy = strategy.map(scope_idempotency_key)
 
     @given(case=strategy)
     @_settings(EXAMPLES)
@@ -134,7 +132,6 @@ def test_stateful(live: LiveApi, schema: Any) -> None:
             # The choice must follow from the case alone: Hypothesis replays inputs, and a
             # step that answered 201 once and 400 on the replay is "flaky" to it.
             ground(case, stable_choice(case), live.receiver_url)
-            scope_idempotency_key(case)
 
         def get_call_kwargs(self, case: Any) -> dict[str, Any]:
             return {"base_url": live.base_url, "timeout": 30}
