@@ -15,7 +15,6 @@ from urllib.parse import quote
 import httpx
 
 from hookline.client import models
-from hookline.client.errors import ConflictError
 from hookline.client.models import EventIn, Published
 
 T = TypeVar("T")
@@ -132,28 +131,15 @@ def _publish_call(path: str, payload: Any, key: str | None, read: Callable[..., 
     )
 
 
-def _reused(shape: str) -> ConflictError:
-    return ConflictError(
-        "idempotency_key_reused",
-        f"this Idempotency-Key was first used for {shape}: its first answer does not fit this "
-        "call; use a new key",
-        202,
-    )
-
-
 def _read_published(response: httpx.Response) -> Published:
     raw = response.json()
     replayed = response.headers.get(REPLAYED_HEADER, "").lower() == "true"
-    if replayed and "id" not in raw and "data" in raw:
-        raise _reused("a batch")
     return Published(raw["id"], raw["deliveries"], replayed)
 
 
 def _read_batch(response: httpx.Response) -> list[Published]:
     raw = response.json()
     replayed = response.headers.get(REPLAYED_HEADER, "").lower() == "true"
-    if replayed and "data" not in raw and "id" in raw:
-        raise _reused("a single event")
     return [Published(item["id"], item["deliveries"], replayed) for item in raw["data"]]
 
 
