@@ -13,18 +13,11 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from hookline.domain.deliveries import AttemptLog, Completion
+from hookline.domain.deliveries import Completion
 from hookline.domain.times import to_epoch_ms
 from hookline.store.sql import queries
 
 Q = queries("sqlite")
-
-_LOG_COLUMNS = (
-    "id, tenant_id, delivery_id, webhook_id, event_id, event, client_cuid, attempt, trigger, "
-    "url, request_headers, request_body, status_code, response_headers, response_body, "
-    "duration_ms, success, error, created_at"
-)
-INSERT_LOG = f"INSERT INTO delivery_logs ({_LOG_COLUMNS}) VALUES ({', '.join('?' * 19)})"
 
 
 @contextmanager
@@ -94,37 +87,12 @@ def completion_row(c: Completion) -> list[Any]:
     ]
 
 
-def log_row(log: AttemptLog) -> tuple[Any, ...]:
-    """One attempt log as the positional parameters of :data:`INSERT_LOG`."""
-    return (
-        log.id,
-        log.tenant_id,
-        log.delivery_id,
-        log.webhook_id,
-        log.event_id,
-        log.event,
-        log.client_cuid,
-        log.attempt,
-        log.trigger.value,
-        log.url,
-        json.dumps(log.request_headers, ensure_ascii=False),
-        log.request_body,
-        log.status_code,
-        json.dumps(log.response_headers, ensure_ascii=False),
-        log.response_body,
-        log.duration_ms,
-        int(log.success),
-        log.error,
-        to_epoch_ms(log.created_at),
-    )
-
-
 def complete(conn: sqlite3.Connection, batch: str, logs: list[tuple[Any, ...]], now_ms: int) -> int:
     """Apply a batch (``batch`` from :func:`completion_row` rows as one JSON array) and insert
-    its logs; returns how many deliveries changed."""
+    its logs (``sqlite_rows.log_params`` tuples); returns how many deliveries changed."""
     with engine_write(conn):
         applied = conn.execute(Q["complete_deliveries"], {"batch": batch, "now": now_ms}).rowcount
-        conn.executemany(INSERT_LOG, logs)
+        conn.executemany(Q["insert_log"], logs)
         return int(applied)
 
 

@@ -10,7 +10,6 @@ from typing import Any
 from hookline.domain.deliveries import (
     AttemptLog,
     ClaimedDelivery,
-    Completion,
     Delivery,
     DeliveryStatus,
     Trigger,
@@ -102,41 +101,29 @@ def claimed(row: sqlite3.Row) -> ClaimedDelivery:
     )
 
 
-def completion_params(c: Completion, now_ms: int) -> dict[str, Any]:
-    return {
-        "id": c.delivery_id,
-        "lease_token": c.lease_token,
-        "status": c.status.value,
-        "attempts": c.attempts,
-        "next_attempt_at": opt_ms(c.next_attempt_at),
-        "last_status_code": c.last_status_code,
-        "last_error": c.last_error,
-        "now": now_ms,
-    }
-
-
-def log_params(log: AttemptLog) -> dict[str, Any]:
-    return {
-        "id": log.id,
-        "tenant_id": log.tenant_id,
-        "delivery_id": log.delivery_id,
-        "webhook_id": log.webhook_id,
-        "event_id": log.event_id,
-        "event": log.event,
-        "client_cuid": log.client_cuid,
-        "attempt": log.attempt,
-        "trigger": log.trigger.value,
-        "url": log.url,
-        "request_headers": json.dumps(log.request_headers, ensure_ascii=False),
-        "request_body": log.request_body,
-        "status_code": log.status_code,
-        "response_headers": json.dumps(log.response_headers, ensure_ascii=False),
-        "response_body": log.response_body,
-        "duration_ms": log.duration_ms,
-        "success": int(log.success),
-        "error": log.error,
-        "created_at": to_epoch_ms(log.created_at),
-    }
+def log_params(log: AttemptLog) -> tuple[Any, ...]:
+    """One attempt log as the positional parameters of ``insert_log``."""
+    return (
+        log.id,
+        log.tenant_id,
+        log.delivery_id,
+        log.webhook_id,
+        log.event_id,
+        log.event,
+        log.client_cuid,
+        log.attempt,
+        log.trigger.value,
+        log.url,
+        json.dumps(log.request_headers, ensure_ascii=False),
+        log.request_body,
+        log.status_code,
+        json.dumps(log.response_headers, ensure_ascii=False),
+        log.response_body,
+        log.duration_ms,
+        int(log.success),
+        log.error,
+        to_epoch_ms(log.created_at),
+    )
 
 
 def log(row: sqlite3.Row) -> AttemptLog:

@@ -197,13 +197,12 @@ FROM (SELECT value ->> 0 AS id, value ->> 1 AS lease_token, value ->> 2 AS statu
 WHERE deliveries.id = c.id AND deliveries.lease_token = c.lease_token
 
 -- name: insert_log
+-- Positional: one tuple per log (sqlite_rows.log_params), so a batch goes to executemany as is.
 INSERT INTO delivery_logs (id, tenant_id, delivery_id, webhook_id, event_id, event, client_cuid,
                            attempt, trigger, url, request_headers, request_body, status_code,
                            response_headers, response_body, duration_ms, success, error,
                            created_at)
-VALUES (:id, :tenant_id, :delivery_id, :webhook_id, :event_id, :event, :client_cuid, :attempt,
-        :trigger, :url, :request_headers, :request_body, :status_code, :response_headers,
-        :response_body, :duration_ms, :success, :error, :created_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 
 -- name: release_deliveries
 -- :leases is a JSON array of [id, lease_token].
