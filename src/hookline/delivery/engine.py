@@ -76,9 +76,11 @@ class Engine:
         self._rng = rng or random.Random()
         self._completer = Completer(store, metrics, clock)
         self._tasks: set[asyncio.Task[None]] = set()
-        # A waiting delivery is started only while its lease outlasts a whole attempt.
+        # A delivery is started only while its lease outlasts a whole attempt.
+        lease_margin = config.timeout + 1.0
+        self._lease_margin = timedelta(seconds=lease_margin)
         self._slots = Slots(
-            config.concurrency, config.per_endpoint, config.timeout + 1.0, config.claim_batch
+            config.concurrency, config.per_endpoint, lease_margin, config.claim_batch
         )
         self._min_claim = max(1, min(config.claim_batch, config.concurrency) // 16)
         self._skipping = store if isinstance(store, SkippingClaims) else None
@@ -174,7 +176,7 @@ class Engine:
         # too short for an attempt. Sending then would race the next claim of the same rows
         # (found by the chaos suite: two sends milliseconds apart, with no crash), so the whole
         # claim is given back and claimed again with a fresh lease.
-        if lease_until - now < timedelta(seconds=self._config.timeout + 1.0):
+        if lease_until - now < self._lease_margin:
             log.warning("a claim took too long; giving back %d deliveries", len(claimed))
             give_back = [(d.id, d.lease_token) for d in claimed]
             claimed = []
