@@ -74,6 +74,10 @@ def python_module(module: str, *args: str, cwd: Path, name: str) -> Spawned:
 async def wait_drained(base: str, seconds: float) -> bool:
     headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
     deadline = time.monotonic() + seconds
+    # Two idle looks in a row: the two statuses are read one after the other, so a delivery
+    # that moves between them (delivering -> pending when a retry is scheduled, just after the
+    # "pending" read) is missed by one look, never by two 0.5 s apart.
+    idle_looks = 0
     async with httpx.AsyncClient(base_url=base, headers=headers, timeout=10) as client:
         while time.monotonic() < deadline:
             busy = False
@@ -83,7 +87,8 @@ async def wait_drained(base: str, seconds: float) -> bool:
                     busy = busy or page.status_code != 200 or bool(page.json()["data"])
                 except httpx.HTTPError:
                     busy = True
-            if not busy:
+            idle_looks = 0 if busy else idle_looks + 1
+            if idle_looks >= 2:
                 return True
             await asyncio.sleep(0.5)
     return False
