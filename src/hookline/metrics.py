@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from hookline.domain.deliveries import QueueStats
+
+# The families the delivery engine writes. When the engine runs in a process of its own (``serve``
+# on SQLite), that process reports these and the API process serves them in place of its own.
+ENGINE_FAMILIES = frozenset(
+    {
+        "hookline_attempts",
+        "hookline_attempt_duration_seconds",
+        "hookline_deliveries_in_flight",
+        "hookline_leases_lost",
+    }
+)
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
@@ -14,6 +28,7 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self.engine_exposition: bytes | None = None
         r = self.registry
         self.attempts = Counter(
             "hookline_attempts",
@@ -60,5 +75,27 @@ class Metrics:
         self.oldest_due.set(stats.oldest_due_seconds)
 
     def render(self) -> bytes:
-        """The Prometheus text exposition."""
-        return generate_latest(self.registry)
+        """The Prometheus text exposition (with the engine process's families, if any)."""
+        own = generate_latest(self.registry)
+        if self.engine_exposition is None:
+            return own
+        kept = b"".join(block for name, block in _families(own) if name not in ENGINE_FAMILIES)
+        return kept + self.engine_exposition
+
+    def engine_families(self) -> bytes:
+        """This process's engine families alone (what an engine process reports)."""
+        own = generate_latest(self.registry)
+        return b"".join(block for name, block in _families(own) if name in ENGINE_FAMILIES)
+
+    def use_engine_exposition(self, exposition: bytes) -> None:
+        """Serve ``exposition`` (another process's :meth:`engine_families`) from now on."""
+        self.engine_exposition = exposition
+
+
+def _families(exposition: bytes) -> Iterator[tuple[str, bytes]]:
+    """An exposition cut into families: (the metric's name, its lines). A counter comes as two
+    (``<name>_total`` and ``<name>_created``), both named ``<name>`` here."""
+    for block in re.split(rb"(?m)^(?=# HELP )", exposition):
+        if block.startswith(b"# HELP "):
+            name = block.split(b" ", 3)[2].decode("ascii")
+            yield name.removesuffix("_total").removesuffix("_created"), block

@@ -30,6 +30,7 @@ from hookline.delivery.sender import Sender
 from hookline.delivery.transport import make_session
 from hookline.domain.tenants import Principal
 from hookline.domain.times import Clock, utcnow
+from hookline.engine_process import EngineProcess, engine_process_wanted
 from hookline.errors import ConfigError
 from hookline.metrics import Metrics
 from hookline.secretbox import SecretBox
@@ -42,6 +43,7 @@ from hookline.services.ratelimit import RateLimiter
 from hookline.services.testing import WebhookTester
 from hookline.services.webhooks import UrlGuard, WebhookService
 from hookline.store import Store, open_store
+from hookline.store.base import DeliveryQueue
 
 log = logging.getLogger("hookline")
 
@@ -72,6 +74,16 @@ class Services:
     # The publish routes' callers, by their Authorization header: enabled principals only, for
     # at most a second (a revoked key or a disabled tenant stops publishing within a second).
     publishers: TtlCache[str, Principal] = field(default_factory=TtlCache)
+    # serve's engine when it runs in a child process (then ``engine`` above stays idle).
+    engine_process: EngineProcess | None = None
+
+    def delivering(self) -> bool:
+        """Whether this process's delivery engine (or its engine process) is running."""
+        if "engine" not in self.roles:
+            return False
+        if self.engine_process is not None:
+            return self.engine_process.running
+        return self.engine.running
 
     async def close(self) -> None:
         """Release outbound connections and the database."""
@@ -159,25 +171,8 @@ async def build_services(
     catalog = CatalogService(store, clock)
     webhooks = WebhookService(store, box, catalog, make_url_guard(settings, resolver), clock)
     metrics = Metrics()
-    sender = Sender(
-        make_session(
-            resolver=resolver,
-            allowed=settings.allowed_networks,
-            limit=settings.worker_concurrency + TEST_CONNECTIONS,
-        ),
-        timeout=settings.delivery_timeout,
-        allowed=settings.allowed_networks,
-        user_agent=f"Hookline/{__version__}",
-    )
-    engine = Engine(
-        store,
-        sender,
-        box,
-        RetryPolicy(settings.max_retries, settings.retry_base_delay, settings.retry_max_delay),
-        engine_config(settings),
-        metrics,
-        clock,
-    )
+    sender = make_sender(settings, resolver, limit=settings.worker_concurrency + TEST_CONNECTIONS)
+    engine = make_engine(settings, store, sender, box, metrics, clock)
     return Services(
         settings=settings,
         store=store,
@@ -193,6 +188,29 @@ async def build_services(
         metrics=metrics,
         session_key=derive_session_key(passphrase),
     )
+
+
+def make_sender(settings: Settings, resolver: ssrf.Resolver, *, limit: int) -> Sender:
+    """The outbound HTTP client (signing, SSRF-checked connections), ``limit`` connections."""
+    return Sender(
+        make_session(resolver=resolver, allowed=settings.allowed_networks, limit=limit),
+        timeout=settings.delivery_timeout,
+        allowed=settings.allowed_networks,
+        user_agent=f"Hookline/{__version__}",
+    )
+
+
+def make_engine(
+    settings: Settings,
+    queue: DeliveryQueue,
+    sender: Sender,
+    box: SecretBox,
+    metrics: Metrics,
+    clock: Clock = utcnow,
+) -> Engine:
+    """The delivery engine on ``queue`` (a store, or a link to another process's store)."""
+    policy = RetryPolicy(settings.max_retries, settings.retry_base_delay, settings.retry_max_delay)
+    return Engine(queue, sender, box, policy, engine_config(settings), metrics, clock)
 
 
 def engine_config(settings: Settings) -> EngineConfig:
@@ -241,6 +259,7 @@ async def run_api(
     services = await build_services(settings)
     services.roles = roles
     engine_task: asyncio.Task[None] | None = None
+    stop_engine: Callable[[], None] = services.engine.stop
     try:
         issued = await bootstrap_keys(services)
         app = create_app(services)
@@ -255,7 +274,11 @@ async def run_api(
             server_header=False,
         )
         server = uvicorn.Server(config)
-        if "engine" in roles:
+        if "engine" in roles and engine_process_wanted(settings):
+            child = EngineProcess(settings, services.store, services.metrics)
+            services.engine_process, stop_engine = child, child.stop
+            engine_task = asyncio.create_task(child.run(), name="hookline-engine-process")
+        elif "engine" in roles:
             engine_task = asyncio.create_task(services.engine.run(), name="hookline-engine")
         host = f"[{settings.host}]" if ":" in settings.host else settings.host
         announce(
@@ -269,7 +292,7 @@ async def run_api(
         await server.serve()
     finally:
         if engine_task is not None:
-            services.engine.stop()
+            stop_engine()
             await engine_task
         await services.close()
 

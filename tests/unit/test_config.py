@@ -34,7 +34,7 @@ def test_documented_defaults_agree_with_the_object() -> None:
     assert by_env["HOOKLINE_DATABASE_URL"] == s.database_url
     assert float(by_env["HOOKLINE_DELIVERY_TIMEOUT"]) == s.delivery_timeout
     assert int(by_env["HOOKLINE_WORKER_CONCURRENCY"]) == s.worker_concurrency
-    assert len(SETTINGS) == 13
+    assert len(SETTINGS) == 14
 
 
 def test_every_variable_is_read() -> None:
@@ -53,6 +53,7 @@ def test_every_variable_is_read() -> None:
             "HOOKLINE_SECRET_KEY": "k" * 32,
             "HOOKLINE_WORKER_CONCURRENCY": "16",
             "HOOKLINE_LOG_RETENTION_DAYS": "7",
+            "HOOKLINE_ENGINE_PROCESS": "off",
         }
     )
     assert s.database_url.startswith("postgresql://")
@@ -69,6 +70,7 @@ def test_every_variable_is_read() -> None:
     assert s.require_https is True
     assert s.worker_concurrency == 16
     assert s.log_retention_days == 7.0
+    assert s.engine_process is False
 
 
 def test_secret_key_is_not_in_repr() -> None:
@@ -93,6 +95,7 @@ def test_secret_key_is_not_in_repr() -> None:
         ({"HOOKLINE_REQUIRE_HTTPS": "maybe"}, "HOOKLINE_REQUIRE_HTTPS"),
         ({"HOOKLINE_SECRET_KEY": "short"}, "HOOKLINE_SECRET_KEY"),
         ({"HOOKLINE_WORKER_CONCURRENCY": "0"}, "HOOKLINE_WORKER_CONCURRENCY"),
+        ({"HOOKLINE_ENGINE_PROCESS": "sometimes"}, "HOOKLINE_ENGINE_PROCESS"),
         (
             {"HOOKLINE_RETRY_BASE_DELAY": "10", "HOOKLINE_RETRY_MAX_DELAY": "1"},
             "HOOKLINE_RETRY_MAX_DELAY",
@@ -115,3 +118,10 @@ def test_overrides_are_validated() -> None:
         base.with_overrides(port=0)
     with pytest.raises(ConfigError):
         base.with_overrides(nonsense=1)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"), [("auto", None), ("AUTO", None), ("on", True), ("0", False), ("", None)]
+)
+def test_engine_process_is_auto_or_a_boolean(raw: str, expected: bool | None) -> None:
+    assert Settings.from_env({"HOOKLINE_ENGINE_PROCESS": raw}).engine_process is expected

@@ -21,6 +21,7 @@ from hookline.cli.options import (
     AllowedNetworks,
     DatabaseUrl,
     DeliveryTimeout,
+    EngineProcess,
     Host,
     LogLevel,
     LogRetentionDays,
@@ -117,6 +118,7 @@ def serve(
     secret_key: SecretKey = None,
     worker_concurrency: WorkerConcurrency = None,
     log_retention_days: LogRetentionDays = None,
+    engine_process: EngineProcess = None,
     log_level: LogLevel = None,
 ) -> None:
     """Run everything in one process: API, web UI and delivery (SQLite or PostgreSQL).
@@ -142,6 +144,7 @@ def api(
     secret_key: SecretKey = None,
     worker_concurrency: WorkerConcurrency = None,
     log_retention_days: LogRetentionDays = None,
+    engine_process: EngineProcess = None,
     log_level: LogLevel = None,
 ) -> None:
     """Run the API and web UI only, without delivery (PostgreSQL)."""
@@ -164,6 +167,7 @@ def worker(
     secret_key: SecretKey = None,
     worker_concurrency: WorkerConcurrency = None,
     log_retention_days: LogRetentionDays = None,
+    engine_process: EngineProcess = None,
     log_level: LogLevel = None,
 ) -> None:
     """Run the notification engine and delivery workers only (PostgreSQL)."""

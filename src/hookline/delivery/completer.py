@@ -10,7 +10,7 @@ from hookline.domain.deliveries import Completion, DeliveryStatus
 from hookline.domain.times import Clock
 from hookline.errors import StoreUnavailable
 from hookline.metrics import Metrics
-from hookline.store.base import Store
+from hookline.store.base import DeliveryQueue
 
 log = logging.getLogger("hookline.engine")
 
@@ -18,7 +18,7 @@ log = logging.getLogger("hookline.engine")
 class Completer:
     """Collects attempt outcomes and writes them in batches, one transaction per batch."""
 
-    def __init__(self, store: Store, metrics: Metrics, clock: Clock) -> None:
+    def __init__(self, store: DeliveryQueue, metrics: Metrics, clock: Clock) -> None:
         self._store = store
         self._metrics = metrics
         self._clock = clock

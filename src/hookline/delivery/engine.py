@@ -30,7 +30,7 @@ from hookline.domain.times import Clock, utcnow
 from hookline.errors import StoreUnavailable
 from hookline.metrics import Metrics
 from hookline.secretbox import SecretBox, SecretBoxError
-from hookline.store.base import SkippingClaims, Store
+from hookline.store.base import DeliveryQueue, SkippingClaims
 
 log = logging.getLogger("hookline.engine")
 
@@ -57,7 +57,7 @@ class Engine:
 
     def __init__(
         self,
-        store: Store,
+        store: DeliveryQueue,
         sender: Sender,
         box: SecretBox,
         policy: RetryPolicy,

@@ -253,6 +253,30 @@ class Store(Protocol):
         ended ``failed`` since ``failed_since``. One entry per id, in the order given."""
 
 
+class DeliveryQueue(Protocol):
+    """The part of :class:`Store` the delivery engine uses (see there for what each does).
+
+    A store is one; so is :class:`~hookline.delivery.link.RemoteQueue`, which asks the store of
+    another process (the engine of ``serve`` on SQLite runs in a process of its own).
+    """
+
+    async def wait_for_work(self, max_wait: float) -> bool: ...
+
+    async def claim_due(
+        self, now: datetime, limit: int, lease_until: datetime, token: str
+    ) -> list[ClaimedDelivery]: ...
+
+    async def complete(self, completions: list[Completion], now: datetime) -> int: ...
+
+    async def release(self, leases: list[tuple[str, str]], next_attempt_at: datetime) -> int: ...
+
+    async def next_due_at(self) -> datetime | None: ...
+
+    async def cancel_orphans(self, now: datetime) -> int: ...
+
+    async def purge(self, logs_before: datetime, idempotency_before: datetime) -> int: ...
+
+
 @runtime_checkable
 class SkippingClaims(Protocol):
     """Optional: a store that can leave some webhooks out of a claim.

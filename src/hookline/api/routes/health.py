@@ -44,7 +44,7 @@ async def readyz(services: ServicesDep) -> JSONResponse:
         log.warning("readiness: database unavailable: %s", str(exc) or type(exc).__name__)
         database, status = "unavailable", 503
     # The engine is the delivery service: "running" only while its loop runs in this process.
-    delivering = "engine" in services.roles and services.engine.running
+    delivering = services.delivering()
     halves = "running" if delivering else "absent"
     body = ReadinessOut(database=database, engine=halves, service=halves)
     return JSONResponse(body.model_dump(by_alias=True), status_code=status)

@@ -28,7 +28,7 @@ async def status_page(request: Request) -> Response:
     queue = await services.store.queue_stats(now)
     attempts = await services.store.attempt_stats(who.principal.tenant.id, now - WINDOW)
     # As /readyz: the delivery engine and its workers run together, in this process or not.
-    running = "engine" in services.roles and services.engine.running
+    running = services.delivering()
     ratio = None if attempts.total == 0 else attempts.succeeded / attempts.total
     context = {
         "engine": "running" if running else "not running",
