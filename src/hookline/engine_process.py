@@ -63,7 +63,10 @@ class EngineProcess:
             code = await self._run_child()
             if self._stopping.is_set():
                 return
-            log.error("the delivery process exited (code %s); starting another", code)
+            # Exit 0 is a child stopped by a signal of someone else's (a supervisor's stop that
+            # reached the whole group); anything else is a crash.
+            report = log.warning if code == 0 else log.error
+            report("the delivery process exited (code %s); starting another", code)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), RESTART_DELAY)
 

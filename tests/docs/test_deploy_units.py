@@ -51,6 +51,8 @@ def test_unit_parses_and_has_the_required_keys(name: str, command: str) -> None:
     assert service["Restart"] == "on-failure"
     assert service["RestartPreventExitStatus"] == "2"  # a bad setting: a restart won't fix it
     assert service["KillSignal"] == "SIGTERM"  # Hookline's graceful stop
+    if name == "hookline-serve.service":  # serve stops its delivery process in order
+        assert service["KillMode"] == "mixed"
     assert service["NoNewPrivileges"] == "yes"
     assert unit["Install"]["WantedBy"] == "multi-user.target"
 
