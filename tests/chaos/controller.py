@@ -6,6 +6,8 @@ Fault kinds (``KINDS``) and what each does:
 - ``kill_serve``/``kill_api``/``kill_worker``: SIGKILL, a pause, then a fresh process.
 - ``term_serve``/``term_worker``: SIGTERM (a graceful stop must exit 0), then a fresh process.
 - ``stop_serve``/``stop_worker``: SIGSTOP for longer than a lease, then SIGCONT.
+- ``kill_engine``/``stop_engine``: the same to ``serve``'s delivery process (its child), which
+  ``serve`` starts again after a kill.
 - ``sqlite_lock``: another connection holds the database under an exclusive lock for seconds.
 - ``pg_restart``: the private PostgreSQL restarted with ``-m immediate`` (crash recovery).
 - ``pg_blackhole``/``pg_drop``: the proxy in front of PostgreSQL stalls / resets connections.
@@ -15,6 +17,7 @@ Fault kinds (``KINDS``) and what each does:
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import signal
 import sqlite3
@@ -28,7 +31,8 @@ from tests.chaos.records import Journal
 from tests.chaos.stack import LEASE, Stack
 
 SQLITE_KINDS = (
-    "kill_serve", "term_serve", "stop_serve", "sqlite_lock", "sink_drop", "sink_blackhole",
+    "kill_serve", "term_serve", "stop_serve", "kill_engine", "stop_engine", "sqlite_lock",
+    "sink_drop", "sink_blackhole",
 )  # fmt: skip
 POSTGRES_KINDS = (
     "kill_worker", "kill_api", "term_worker", "stop_worker", "pg_restart", "pg_blackhole",
@@ -39,6 +43,26 @@ EXPLAINS_DUPLICATES = frozenset(set(SQLITE_KINDS) | set(POSTGRES_KINDS)) - {
     "term_serve",
     "term_worker",
 }
+
+
+def engine_child(serve: int, seconds: float = 30.0) -> int | None:
+    """The pid of ``serve``'s delivery process (waiting up to ``seconds`` for one)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        for entry in Path("/proc").iterdir():
+            try:
+                stat = (entry / "stat").read_text()
+                cmdline = (entry / "cmdline").read_bytes()
+            except (OSError, ValueError):
+                continue
+            fields = stat.rsplit(")", 1)[1].split()
+            if int(fields[1]) == serve and fields[0] != "Z" and b"engine_process" in cmdline:
+                return int(entry.name)
+        if time.monotonic() >= deadline:
+            if seconds:
+                raise RuntimeError(f"serve {serve} has no delivery process")
+            return None
+        time.sleep(0.1)
 
 
 async def set_proxy(port: int, mode: str) -> None:
@@ -148,6 +172,24 @@ class Controller:
 
     async def _stop_worker(self) -> str:
         return await self._stop("worker")
+
+    async def _kill_engine(self) -> str:
+        serve = self.stack.proc("serve").process.pid
+        child = await asyncio.to_thread(engine_child, serve)
+        os.kill(child, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while await asyncio.to_thread(engine_child, serve, 0.0) in (None, child):
+            if time.monotonic() > deadline:
+                raise RuntimeError("serve did not start a new delivery process")
+            await asyncio.sleep(0.1)
+        return f"engine {child}"
+
+    async def _stop_engine(self) -> str:
+        child = await asyncio.to_thread(engine_child, self.stack.proc("serve").process.pid)
+        os.kill(child, signal.SIGSTOP)
+        await asyncio.sleep(LEASE + self.rng.uniform(1.0, 3.0))  # past the lease
+        os.kill(child, signal.SIGCONT)
+        return f"engine {child}"
 
     async def _sqlite_lock(self) -> str:
         assert self.sqlite_path is not None
