@@ -204,14 +204,12 @@ def parse_seconds(name: str, raw: str) -> float:
 
 def parse_auto_bool(name: str, raw: str) -> bool | None:
     """``auto`` (None: Hookline decides) or a boolean."""
-    if raw.lower() == "auto":
-        return None
     lowered = raw.lower()
-    if lowered in _TRUE:
-        return True
-    if lowered in _FALSE:
-        return False
-    raise ConfigError(f"{name} must be auto, on or off, got {raw[:40]!r}")
+    if lowered == "auto":
+        return None
+    if lowered not in _TRUE | _FALSE:
+        raise ConfigError(f"{name} must be auto, on or off, got {raw[:40]!r}")
+    return lowered in _TRUE
 
 
 def parse_bool(name: str, raw: str) -> bool:

@@ -60,7 +60,11 @@ class EngineProcess:
     async def run(self) -> None:
         """Keep a child running until :meth:`stop`; returns once the last one has exited."""
         while not self._stopping.is_set():
-            code = await self._run_child()
+            try:
+                code = await self._run_child()
+            except Exception:  # never leave serve without delivery over one bad start
+                log.exception("the delivery process failed")
+                code = None
             if self._stopping.is_set():
                 return
             # Exit 0 is a child stopped by a signal of someone else's (a supervisor's stop that
@@ -103,15 +107,19 @@ class EngineProcess:
         if self._stopping.is_set():  # stop() came while it was starting
             with contextlib.suppress(ProcessLookupError):
                 child.send_signal(signal.SIGTERM)
-        reader, writer = await asyncio.open_unix_connection(sock=ours)
+        writer: asyncio.StreamWriter | None = None
         try:
+            reader, writer = await asyncio.open_unix_connection(sock=ours)
             level = logging.getLevelName(logging.getLogger("hookline").getEffectiveLevel())
             write_frame(writer, (self._settings, str(level).lower()))
             self.running = True
             await self._server.serve(reader, writer)  # until the child's end closes
         finally:
             self.running = False
-            writer.close()
+            if writer is not None:
+                writer.close()
+            else:
+                ours.close()  # the child reads the end of its socket and exits
             code = await self._reap(child)
             self._child = None
         return code

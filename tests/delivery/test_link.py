@@ -144,3 +144,18 @@ async def test_a_lost_parent_fails_waiting_calls_and_says_so_once(linked: Linked
     assert linked.lost == [True]
     with pytest.raises(StoreUnavailable):
         await linked.queue.next_due_at()
+
+
+async def test_a_wait_given_up_does_not_take_the_next_wake_up(
+    linked: Linked, receiver: Receiver
+) -> None:
+    draft = WebhookDraft(name="hook", url=receiver.url(), events=("ReportPublished",))
+    await linked.services.webhooks.create(linked.admin, draft)
+    given_up = asyncio.create_task(linked.queue.wait_for_work(5))
+    await asyncio.sleep(0.05)
+    given_up.cancel()  # as the engine does when a retry or a free slot wakes it first
+    await asyncio.sleep(0.05)
+    # New work while nobody waits: the next wait must see it at once, not sleep through it.
+    event = EventInput("ReportPublished", None, {"n": 1})
+    await linked.services.events.publish(linked.admin, event)
+    assert await asyncio.wait_for(linked.queue.wait_for_work(5), 1) is True

@@ -30,6 +30,7 @@ import pickle
 import struct
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any, cast
 
 from hookline.domain.deliveries import ClaimedDelivery, Completion
@@ -54,6 +55,10 @@ QUEUE_CALLS = frozenset(
     }
 )
 METRICS_CALL = "engine_metrics"  # the child's engine metrics, for the parent's /metrics
+# A call the child stopped waiting for (the engine cancels a wait_for_work when something else
+# wakes it first): the parent cancels it too. A wait left running would take the next wake-up
+# (the store clears its signal for whoever wakes) and the engine would sleep through new work.
+CANCEL_CALL = "cancel"
 
 
 class RemoteError(RuntimeError):
@@ -82,18 +87,22 @@ class QueueServer:
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """Answer calls until the child closes its end (or exits)."""
-        answering: set[asyncio.Task[None]] = set()
+        answering: dict[int, asyncio.Task[None]] = {}
         try:
             while True:
                 try:
                     call_id, method, args = await read_frame(reader)
                 except (asyncio.IncompleteReadError, ConnectionError):
                     return
+                if method == CANCEL_CALL:
+                    if (running := answering.get(call_id)) is not None:
+                        running.cancel()
+                    continue
                 task = asyncio.create_task(self._answer(writer, call_id, method, args))
-                answering.add(task)
-                task.add_done_callback(answering.discard)
+                answering[call_id] = task
+                task.add_done_callback(partial(_forget, answering, call_id))
         finally:
-            for task in answering:
+            for task in list(answering.values()):
                 task.cancel()
 
     async def _answer(
@@ -118,6 +127,10 @@ class QueueServer:
         write_frame(writer, reply)
         with contextlib.suppress(ConnectionError):
             await writer.drain()
+
+
+def _forget(answering: dict[int, asyncio.Task[None]], call_id: int, _: object) -> None:
+    answering.pop(call_id, None)
 
 
 class RemoteQueue(DeliveryQueue, SkippingClaims):
@@ -175,7 +188,12 @@ class RemoteQueue(DeliveryQueue, SkippingClaims):
         except ConnectionError:
             self._waiting.pop(call_id, None)
             raise StoreUnavailable("the process that owns the store is gone") from None
-        return await future
+        try:
+            return await future
+        except asyncio.CancelledError:
+            if self._waiting.pop(call_id, None) is not None and not self._lost:
+                write_frame(self._writer, (call_id, CANCEL_CALL, ()))
+            raise
 
     async def push_metrics(self, exposition: bytes) -> None:
         """Hand the engine's metrics to the parent, which serves them on ``/metrics``."""
