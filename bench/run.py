@@ -33,7 +33,7 @@ PLAN: list[tuple[int, ModuleType, Callable[[Context], None], float]] = [
     (1, ceiling, ceiling.run, 15),
     (2, delivery, delivery.run_sqlite, 50),
     (3, delivery, delivery.run_postgres, 55),
-    (4, ingest, ingest.run, 55),
+    (4, ingest, ingest.run, 105),
     (5, latency, latency.run, 45),
     (6, fanout, fanout.run, 40),
     (7, isolation, isolation.run, 60),

@@ -6,6 +6,9 @@ ingests (both share the process, as in production). Two loads, each run on a fre
 * single events: ``wrk`` (Debian's, in C) at 64 connections for ~10 s, ``POST /api/internal/events``
   with the bearer key and a ~500-byte event; events/s counts 202 answers only;
 * batches of 500: a Python client with 4 requests in flight for ~3 s; events/s = 500 x 202s/s.
+
+Both loads run again on ``serve`` with its delivery process (``HOOKLINE_ENGINE_PROCESS=true``,
+off by default): extra figures without a target, to show what that mode changes.
 """
 
 from __future__ import annotations
@@ -44,9 +47,14 @@ end
 """
 
 
-def wrk_once(ctx: Context, procs: Processes, seconds: int) -> dict[str, float]:
+SPLIT = {"HOOKLINE_ENGINE_PROCESS": "true"}
+
+
+def wrk_once(
+    ctx: Context, procs: Processes, seconds: int, extra: dict[str, str] | None = None
+) -> dict[str, float]:
     """One wrk run against a fresh ``serve``; answers events/s and wrk's own counts."""
-    deployment = stack.serve_sqlite(procs, "ingest")
+    deployment = stack.serve_sqlite(procs, "ingest", **(extra or {}))
     receiver, _ = procs.receiver()
     run_async(create_webhooks(deployment.base, [receiver.url()]))
     script = procs.workdir / "publish.lua"
@@ -90,8 +98,8 @@ async def _batches(base: str, seconds: float) -> tuple[int, float, list[int]]:
         return accepted, time.monotonic() - started, refused
 
 
-def batch_once(procs: Processes, seconds: float) -> float:
-    deployment = stack.serve_sqlite(procs, "ingest-batch")
+def batch_once(procs: Processes, seconds: float, extra: dict[str, str] | None = None) -> float:
+    deployment = stack.serve_sqlite(procs, "ingest-batch", **(extra or {}))
     receiver, _ = procs.receiver()
     run_async(create_webhooks(deployment.base, [receiver.url()]))
     accepted, elapsed, refused = run_async(_batches(deployment.base, seconds))
@@ -137,4 +145,21 @@ def run(ctx: Context) -> None:
             rates,
             Target(">=", 50_000),
         )
+    )
+    _with_delivery_process(ctx, seconds)
+
+
+def _with_delivery_process(ctx: Context, seconds: int) -> None:
+    if shutil.which("wrk") is not None:
+        singles = []
+        for i in range(ctx.runs):
+            with ctx.processes(SCENARIO, f"s4-wrk-split{i}") as procs:
+                singles.append(wrk_once(ctx, procs, seconds, SPLIT)["events_per_s"])
+        ctx.add(Figure(SCENARIO, "events/s, single, with the delivery process", "/s", singles))
+    rates = []
+    for i in range(ctx.runs):
+        with ctx.processes(SCENARIO, f"s4-batch-split{i}") as procs:
+            rates.append(batch_once(procs, BATCH_SECONDS * min(1.0, ctx.scale * 2), SPLIT))
+    ctx.add(
+        Figure(SCENARIO, f"events/s, batches of {BATCH}, with the delivery process", "/s", rates)
     )

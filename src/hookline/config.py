@@ -62,8 +62,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("HOOKLINE_LOG_RETENTION_DAYS", "30", "delivery logs older than this are purged"),
     Setting(
         "HOOKLINE_ENGINE_PROCESS",
-        "auto",
-        "serve only: deliver from a child process (on, off; auto: on SQLite with 2+ cores)",
+        "false",
+        "serve only: deliver from a child process (more ingest on 2+ cores; see docs)",
     ),
 )
 
@@ -88,8 +88,7 @@ class Settings:
     secret_key: str | None = field(default=None, repr=False)
     worker_concurrency: int = 256
     log_retention_days: float = 30.0
-    # serve's delivery engine in a process of its own; None: when on SQLite with 2+ cores.
-    engine_process: bool | None = None
+    engine_process: bool = False  # serve's delivery engine in a child process
 
     @property
     def is_sqlite(self) -> bool:
@@ -159,7 +158,7 @@ class Settings:
         if (https := get("HOOKLINE_REQUIRE_HTTPS")) is not None:
             values["require_https"] = parse_bool("HOOKLINE_REQUIRE_HTTPS", https)
         if (engine_process := get("HOOKLINE_ENGINE_PROCESS")) is not None:
-            values["engine_process"] = parse_auto_bool("HOOKLINE_ENGINE_PROCESS", engine_process)
+            values["engine_process"] = parse_bool("HOOKLINE_ENGINE_PROCESS", engine_process)
         if (secret := env.get("HOOKLINE_SECRET_KEY")) is not None and secret != "":
             values["secret_key"] = secret
         settings = cls(**values)
@@ -200,16 +199,6 @@ def parse_seconds(name: str, raw: str) -> float:
     if not math.isfinite(value) or value <= 0:
         raise ConfigError(f"{name} must be a positive number, got {raw[:40]!r}")
     return value
-
-
-def parse_auto_bool(name: str, raw: str) -> bool | None:
-    """``auto`` (None: Hookline decides) or a boolean."""
-    lowered = raw.lower()
-    if lowered == "auto":
-        return None
-    if lowered not in _TRUE | _FALSE:
-        raise ConfigError(f"{name} must be auto, on or off, got {raw[:40]!r}")
-    return lowered in _TRUE
 
 
 def parse_bool(name: str, raw: str) -> bool:

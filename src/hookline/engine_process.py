@@ -1,4 +1,4 @@
-"""``serve``'s delivery engine in a child process (SQLite, on a machine with a second core).
+"""``serve``'s delivery engine in a child process (``HOOKLINE_ENGINE_PROCESS=on``).
 
 The parent (the API process, which owns the SQLite file) starts ``python -m
 hookline.engine_process FD`` with one end of a socketpair, sends it the settings, and answers
@@ -36,14 +36,6 @@ log = logging.getLogger("hookline.engine")
 RESTART_DELAY = 1.0  # seconds between a child's death and its successor
 METRICS_INTERVAL = 1.0  # how often the child reports its engine metrics
 STOP_GRACE = 15.0  # beyond the delivery timeout, for a stopping child to record and exit
-
-
-def engine_process_wanted(settings: Settings) -> bool:
-    """Whether ``serve`` runs its engine in a child process: the setting if given, else when
-    the store is SQLite (one process owns the file) and this machine has a second core."""
-    if settings.engine_process is not None:
-        return settings.engine_process
-    return settings.is_sqlite and len(os.sched_getaffinity(0)) >= 2
 
 
 class EngineProcess:

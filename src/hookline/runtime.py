@@ -30,7 +30,7 @@ from hookline.delivery.sender import Sender
 from hookline.delivery.transport import make_session
 from hookline.domain.tenants import Principal
 from hookline.domain.times import Clock, utcnow
-from hookline.engine_process import EngineProcess, engine_process_wanted
+from hookline.engine_process import EngineProcess
 from hookline.errors import ConfigError
 from hookline.metrics import Metrics
 from hookline.secretbox import SecretBox
@@ -274,7 +274,7 @@ async def run_api(
             server_header=False,
         )
         server = uvicorn.Server(config)
-        if "engine" in roles and engine_process_wanted(settings):
+        if "engine" in roles and settings.engine_process:
             child = EngineProcess(settings, services.store, services.metrics)
             services.engine_process, stop_engine = child, child.stop
             engine_task = asyncio.create_task(child.run(), name="hookline-engine-process")

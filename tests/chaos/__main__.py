@@ -1,5 +1,5 @@
-"""``python -m tests.chaos [--long] [--seed N] [--store sqlite|postgres|both] [--write-doc]``:
-run the fault-injection scenario, print the figures, exit 1 if an invariant broke."""
+"""``python -m tests.chaos [--long] [--seed N] [--store sqlite|sqlite-split|postgres|both]
+[--write-doc]``: run the fault-injection scenario, print the figures, exit 1 if an invariant broke."""
 
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.chaos")
     parser.add_argument("--long", action="store_true", help="the long run (make chaos)")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--store", choices=("sqlite", "postgres", "both"), default="both")
+    parser.add_argument(
+        "--store", choices=("sqlite", "sqlite-split", "postgres", "both"), default="both"
+    )
     parser.add_argument("--write-doc", action="store_true", help="write docs/reliability.md")
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args()

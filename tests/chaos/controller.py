@@ -31,15 +31,16 @@ from tests.chaos.records import Journal
 from tests.chaos.stack import LEASE, Stack
 
 SQLITE_KINDS = (
-    "kill_serve", "term_serve", "stop_serve", "kill_engine", "stop_engine", "sqlite_lock",
-    "sink_drop", "sink_blackhole",
+    "kill_serve", "term_serve", "stop_serve", "sqlite_lock", "sink_drop", "sink_blackhole",
 )  # fmt: skip
+# serve with its delivery process (HOOKLINE_ENGINE_PROCESS): the same, and faults of the child.
+SPLIT_KINDS = (*SQLITE_KINDS, "kill_engine", "stop_engine")
 POSTGRES_KINDS = (
     "kill_worker", "kill_api", "term_worker", "stop_worker", "pg_restart", "pg_blackhole",
     "pg_drop", "sink_drop", "sink_blackhole",
 )  # fmt: skip
 # A graceful stop finishes what is in flight: it must never explain a duplicate.
-EXPLAINS_DUPLICATES = frozenset(set(SQLITE_KINDS) | set(POSTGRES_KINDS)) - {
+EXPLAINS_DUPLICATES = frozenset(set(SPLIT_KINDS) | set(POSTGRES_KINDS)) - {
     "term_serve",
     "term_worker",
 }

@@ -20,9 +20,11 @@ from typing import Any
 import httpx
 from tests.chaos import dbstate, records
 from tests.chaos.checker import Verdict, check
-from tests.chaos.controller import POSTGRES_KINDS, SQLITE_KINDS, Controller
+from tests.chaos.controller import POSTGRES_KINDS, SPLIT_KINDS, SQLITE_KINDS, Controller
 
-__all__ = ["LONG", "POSTGRES_KINDS", "SMOKE", "SQLITE_KINDS", "Profile", "Result", "run"]
+__all__ = [
+    "LONG", "POSTGRES_KINDS", "SMOKE", "SPLIT_KINDS", "SQLITE_KINDS", "Profile", "Result", "run",
+]  # fmt: skip
 from tests.chaos.pgcluster import Cluster
 from tests.chaos.plan import WEBHOOKS
 from tests.chaos.stack import DELIVERY_TIMEOUT, MAX_RETRIES, Stack
@@ -127,11 +129,12 @@ async def run(store: str, profile: Profile, seed: int, workdir: Path) -> Result:
             "--control", str(sink_control), cwd=workdir, name="sink-proxy",
         ))  # fmt: skip
         controller_args: dict[str, Any] = {}
-        if store == "sqlite":
+        if store.startswith("sqlite"):  # "sqlite", or "sqlite-split": serve + delivery process
             db_path = workdir / "hookline.db"
-            stack = Stack(workdir, f"sqlite:///{db_path}", sqlite=True)
+            split = store == "sqlite-split"
+            stack = Stack(workdir, f"sqlite:///{db_path}", sqlite=True, engine_process=split)
             controller_args.update(sqlite_path=db_path, lock=profile.lock)
-            kinds = SQLITE_KINDS
+            kinds = SPLIT_KINDS if split else SQLITE_KINDS
         else:
             cluster = Cluster(free_port())
             await asyncio.to_thread(cluster.start)
@@ -183,7 +186,7 @@ async def run(store: str, profile: Profile, seed: int, workdir: Path) -> Result:
         problems += [
             f"graceful stop of {name} exited {code}" for name, code in codes.items() if code
         ]
-        if store == "sqlite":
+        if store.startswith("sqlite"):
             db = await asyncio.to_thread(dbstate.read_sqlite, workdir / "hookline.db")
         else:
             assert cluster is not None

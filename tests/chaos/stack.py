@@ -22,7 +22,9 @@ LEASE = DELIVERY_TIMEOUT + 5.0
 
 
 class Stack:
-    def __init__(self, workdir: Path, database_url: str, sqlite: bool) -> None:
+    def __init__(
+        self, workdir: Path, database_url: str, sqlite: bool, engine_process: bool = False
+    ) -> None:
         self.workdir = workdir
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -42,8 +44,7 @@ class Stack:
             HOOKLINE_RETRY_MAX_DELAY="1",
             HOOKLINE_WORKER_CONCURRENCY="64",
             HOOKLINE_LOG_LEVEL="warning",
-            # serve delivers from its child process on any machine (the kinds that hit it).
-            HOOKLINE_ENGINE_PROCESS="on",
+            HOOKLINE_ENGINE_PROCESS=str(engine_process).lower(),
         )
         self.api_role = "serve" if sqlite else "api"
 

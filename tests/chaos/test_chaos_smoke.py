@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from tests.chaos import pgcluster, report, scenario
 
-STORES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+# sqlite-split: serve with its delivery process (HOOKLINE_ENGINE_PROCESS), and its faults.
+STORES = ["sqlite", "sqlite-split", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
 @pytest.mark.parametrize("store", STORES)
@@ -25,7 +26,11 @@ def test_nothing_accepted_is_lost_under_faults(store: str, tmp_path: Path) -> No
     print(report.table([result]))  # shown with -rA or on failure
     assert result.ok, "\n".join([*result.verdict.violations, *result.problems, str(tmp_path)])
     # The run exercised what it claims to: faults of every kind, retries, duplicates explained.
-    kinds = scenario.POSTGRES_KINDS if store == "postgres" else scenario.SQLITE_KINDS
+    kinds = {
+        "sqlite": scenario.SQLITE_KINDS,
+        "sqlite-split": scenario.SPLIT_KINDS,
+        "postgres": scenario.POSTGRES_KINDS,
+    }[store]
     assert {f["kind"] for f in result.faults} == set(kinds)
     assert result.verdict.figures["events"] == scenario.SMOKE.events
     assert {r["answer"] for r in result.receipts} >= {"200", "500", "429", "410", "reset", "hang"}

@@ -120,8 +120,6 @@ def test_overrides_are_validated() -> None:
         base.with_overrides(nonsense=1)
 
 
-@pytest.mark.parametrize(
-    ("raw", "expected"), [("auto", None), ("AUTO", None), ("on", True), ("0", False), ("", None)]
-)
-def test_engine_process_is_auto_or_a_boolean(raw: str, expected: bool | None) -> None:
+@pytest.mark.parametrize(("raw", "expected"), [("on", True), ("0", False), ("", False)])
+def test_engine_process_is_a_boolean_off_by_default(raw: str, expected: bool) -> None:
     assert Settings.from_env({"HOOKLINE_ENGINE_PROCESS": raw}).engine_process is expected

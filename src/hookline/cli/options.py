@@ -59,7 +59,10 @@ RequireHttps = Annotated[
 SecretKey = Annotated[str | None, _option("HOOKLINE_SECRET_KEY", "PASSPHRASE", note=_VISIBLE)]
 WorkerConcurrency = Annotated[str | None, _option("HOOKLINE_WORKER_CONCURRENCY", "N")]
 LogRetentionDays = Annotated[str | None, _option("HOOKLINE_LOG_RETENTION_DAYS", "DAYS")]
-EngineProcess = Annotated[str | None, _option("HOOKLINE_ENGINE_PROCESS", "auto|on|off")]
+EngineProcess = Annotated[
+    bool | None,
+    _option("HOOKLINE_ENGINE_PROCESS", None, decl="--engine-process/--no-engine-process"),
+]
 LogLevel = Annotated[
     str | None,
     typer.Option(
