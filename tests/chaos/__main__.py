@@ -1,5 +1,6 @@
 """``python -m tests.chaos [--long] [--seed N] [--store sqlite|sqlite-split|postgres|both]
-[--write-doc]``: run the fault-injection scenario, print the figures, exit 1 if an invariant broke."""
+[--write-doc]``: run the fault-injection scenario, print the figures, exit 1 if an invariant
+broke."""
 
 from __future__ import annotations
 
