@@ -47,7 +47,6 @@ class EngineProcess:
         self._stopping = asyncio.Event()
         self._child: asyncio.subprocess.Process | None = None
         self.running = False
-        self.started = 0  # children started so far
 
     async def run(self) -> None:
         """Keep a child running until :meth:`stop`; returns once the last one has exited."""
@@ -95,7 +94,6 @@ class EngineProcess:
         finally:
             theirs.close()
         self._child = child
-        self.started += 1
         if self._stopping.is_set():  # stop() came while it was starting
             with contextlib.suppress(ProcessLookupError):
                 child.send_signal(signal.SIGTERM)

@@ -29,6 +29,7 @@ from pathlib import Path
 from tests.chaos.pgcluster import Cluster
 from tests.chaos.records import Journal
 from tests.chaos.stack import LEASE, Stack
+from tests.docs.processes import delivery_processes
 
 SQLITE_KINDS = (
     "kill_serve", "term_serve", "stop_serve", "sqlite_lock", "sink_drop", "sink_blackhole",
@@ -46,24 +47,14 @@ EXPLAINS_DUPLICATES = frozenset(set(SPLIT_KINDS) | set(POSTGRES_KINDS)) - {
 }
 
 
-def engine_child(serve: int, seconds: float = 30.0) -> int | None:
-    """The pid of ``serve``'s delivery process (waiting up to ``seconds`` for one)."""
-    deadline = time.monotonic() + seconds
-    while True:
-        for entry in Path("/proc").iterdir():
-            try:
-                stat = (entry / "stat").read_text()
-                cmdline = (entry / "cmdline").read_bytes()
-            except (OSError, ValueError):
-                continue
-            fields = stat.rsplit(")", 1)[1].split()
-            if int(fields[1]) == serve and fields[0] != "Z" and b"engine_process" in cmdline:
-                return int(entry.name)
+def engine_child(serve: int) -> int:
+    """The pid of ``serve``'s delivery process (waiting up to 30 s for one)."""
+    deadline = time.monotonic() + 30
+    while not (found := delivery_processes(serve)):
         if time.monotonic() >= deadline:
-            if seconds:
-                raise RuntimeError(f"serve {serve} has no delivery process")
-            return None
+            raise RuntimeError(f"serve {serve} has no delivery process")
         time.sleep(0.1)
+    return found[0]
 
 
 async def set_proxy(port: int, mode: str) -> None:
@@ -179,7 +170,7 @@ class Controller:
         child = await asyncio.to_thread(engine_child, serve)
         os.kill(child, signal.SIGKILL)
         deadline = time.monotonic() + 30
-        while await asyncio.to_thread(engine_child, serve, 0.0) in (None, child):
+        while await asyncio.to_thread(delivery_processes, serve) in ([], [child]):
             if time.monotonic() > deadline:
                 raise RuntimeError("serve did not start a new delivery process")
             await asyncio.sleep(0.1)

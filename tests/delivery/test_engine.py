@@ -69,9 +69,9 @@ async def eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:
         await asyncio.sleep(0.02)
 
 
-@pytest.fixture
-async def hookline(database_url: str, tmp_path: Any) -> AsyncIterator[Hookline]:
-    settings = Settings(
+def engine_settings(database_url: str) -> Settings:
+    """Short timings: a 1 s timeout, 2 retries 50 ms apart at first, 16 in flight."""
+    return Settings(
         database_url=database_url,
         secret_key="s" * 40,
         allowed_networks=(ip_network("127.0.0.1/32"),),
@@ -81,6 +81,11 @@ async def hookline(database_url: str, tmp_path: Any) -> AsyncIterator[Hookline]:
         retry_max_delay=2.0,
         worker_concurrency=16,
     )
+
+
+@pytest.fixture
+async def hookline(database_url: str, tmp_path: Any) -> AsyncIterator[Hookline]:
+    settings = engine_settings(database_url)
     resolver = FakeResolver({"receiver.test": ["127.0.0.1"]})
     services = await build_services(settings, resolver=resolver)
     await services.accounts.create_tenant("acme")

@@ -11,14 +11,12 @@ import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
-from ipaddress import ip_network
 from typing import Any
 
 import pytest
 from tests.delivery.conftest import FakeResolver, Receiver
-from tests.delivery.test_engine import SECRET, eventually
+from tests.delivery.test_engine import SECRET, engine_settings, eventually
 
-from hookline.config import Settings
 from hookline.delivery.link import QueueServer, RemoteError, RemoteQueue
 from hookline.domain.deliveries import DeliveryStatus
 from hookline.domain.tenants import Principal, Role
@@ -45,17 +43,7 @@ class Linked:
 
 @pytest.fixture
 async def linked(database_url: str) -> AsyncIterator[Linked]:
-    settings = Settings(
-        database_url=database_url,
-        secret_key="s" * 40,
-        allowed_networks=(ip_network("127.0.0.1/32"),),
-        delivery_timeout=1.0,
-        max_retries=2,
-        retry_base_delay=0.05,
-        retry_max_delay=2.0,
-        worker_concurrency=16,
-    )
-    services = await build_services(settings, resolver=FakeResolver({}))
+    services = await build_services(engine_settings(database_url), resolver=FakeResolver({}))
     await services.accounts.create_tenant("acme")
     issued = await services.accounts.create_key("acme", Role.ADMIN)
     admin = await services.accounts.authenticate(f"Bearer {issued.plaintext}")

@@ -27,6 +27,24 @@ ADMIN_KEY = "docs-admin-key-0123456789"
 STARTUP_TIMEOUT = 20.0
 
 
+def delivery_processes(parent: int) -> list[int]:
+    """PIDs of the live ``hookline.engine_process`` children of ``parent`` (``serve`` with
+    ``HOOKLINE_ENGINE_PROCESS``); Linux, from ``/proc``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        state, ppid = stat.rsplit(")", 1)[1].split()[:2]
+        if int(ppid) == parent and state != "Z" and b"hookline.engine_process" in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
 def free_port() -> int:
     """A port nobody listens on right now (on 127.0.0.1)."""
     with socket.socket() as sock:

@@ -15,26 +15,17 @@ from pathlib import Path
 
 import pytest
 from tests.delivery.conftest import Receiver
+from tests.docs.processes import delivery_processes
 from tests.e2e.conftest import Api, Processes, base_env, free_port, received_events, wait_until
 
 from hookline.signing import verify
 
 
-def engine_children(parent: int) -> list[int]:
-    """PIDs of ``hookline.engine_process`` processes whose parent is ``parent``."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        if ppid == parent and b"hookline.engine_process" in cmdline:
-            found.append(int(entry.name))
-    return found
+async def the_child(serve: subprocess.Popen[bytes]) -> int:
+    """The pid of ``serve``'s one delivery process, once there is one."""
+    await wait_until(lambda: len(delivery_processes(serve.pid)) == 1, 10, "the child")
+    (child,) = delivery_processes(serve.pid)
+    return child
 
 
 def alive(pid: int) -> bool:
@@ -76,7 +67,7 @@ async def test_the_child_delivers_signed_and_reports_metrics_and_readiness(
     for request in receiver.requests:  # signed by the child with the webhook's secret
         assert verify("e2e-secret", request.body, request.headers["x-authorization-hmac-256"])
 
-    children = engine_children(serve.pid)
+    children = delivery_processes(serve.pid)
     assert len(children) == 1
     status, ready = await api.acall("GET", "/readyz")
     assert status == 200
@@ -96,10 +87,11 @@ async def test_a_dead_child_is_replaced_and_delivery_goes_on(
     api, serve = start(tmp_path, processes)
     await api.ready()
     await api.webhook(receiver.url())
-    await wait_until(lambda: len(engine_children(serve.pid)) == 1, 10, "the child")
-    (first,) = engine_children(serve.pid)
+    first = await the_child(serve)
     os.kill(first, signal.SIGKILL)
-    await wait_until(lambda: engine_children(serve.pid) not in ([], [first]), 15, "a second child")
+    await wait_until(
+        lambda: delivery_processes(serve.pid) not in ([], [first]), 15, "a second child"
+    )
     accepted = await api.publish(50)
     await wait_until(
         lambda: set(received_events(receiver)) >= set(accepted), 30, "delivery after restart"
@@ -113,8 +105,7 @@ async def test_the_child_exits_when_serve_is_killed(
 ) -> None:
     api, serve = start(tmp_path, processes)
     await api.ready()
-    await wait_until(lambda: len(engine_children(serve.pid)) == 1, 10, "the child")
-    (child,) = engine_children(serve.pid)
+    child = await the_child(serve)
     serve.send_signal(signal.SIGKILL)
     serve.wait(10)
     await wait_until(lambda: not alive(child), 10, "the orphaned child to exit")
@@ -127,8 +118,7 @@ async def test_sigterm_stops_both_in_order(
     api, serve = start(tmp_path, processes)
     await api.ready()
     await api.webhook(receiver.url())
-    await wait_until(lambda: len(engine_children(serve.pid)) == 1, 10, "the child")
-    (child,) = engine_children(serve.pid)
+    child = await the_child(serve)
     accepted = await api.publish(40)
     await wait_until(lambda: len(receiver.requests) >= 5, 20, "attempts in flight")
     assert processes.stop(serve) == 0
@@ -155,6 +145,6 @@ async def test_off_runs_the_engine_in_process(
     accepted = await api.publish(20)
     await wait_until(lambda: len(receiver.requests) >= 20, 20, "delivery")
     assert sorted(received_events(receiver)) == sorted(accepted)
-    assert engine_children(serve.pid) == []
+    assert delivery_processes(serve.pid) == []
     _, ready = await api.acall("GET", "/readyz")
     assert ready["engine"] == "running", ready
