@@ -339,7 +339,7 @@ class SqliteStore:
         if not completions:
             return 0
         batch = json.dumps([queue.completion_row(c) for c in completions])
-        logs = [rowmap.log_params(c.log) for c in completions]
+        logs = json.dumps([rowmap.log_row(c.log) for c in completions], ensure_ascii=False)
         write = partial(queue.complete, batch=batch, logs=logs, now_ms=_ms(now))
         return await self._run(write, urgent=True)
 

@@ -15,7 +15,6 @@ import contextlib
 import json
 import sqlite3
 import threading
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -159,15 +158,12 @@ def _publish_all(
     conn: sqlite3.Connection, events: list[NewEvent], now_ms: int
 ) -> list[PublishResult]:
     """Insert the events, then fan them all out in one set-based statement."""
-    conn.executemany(
-        Q["insert_events"],
-        [
-            (e.id, e.tenant_id, e.event, e.client_cuid, e.body, to_epoch_ms(e.created_at))
-            for e in events
-        ],
-    )
-    keys = json.dumps([[e.id, e.tenant_id, e.event, e.client_cuid] for e in events])
-    fanned = Counter(
-        row[0] for row in conn.execute(Q["fan_out_many"], {"events": keys, "now": now_ms})
-    )
-    return [PublishResult(e.id, fanned[e.id]) for e in events]
+    rows = [
+        [e.id, e.tenant_id, e.event, e.client_cuid, e.body.decode(), to_epoch_ms(e.created_at)]
+        for e in events
+    ]
+    conn.execute(Q["insert_events"], {"events": json.dumps(rows, ensure_ascii=False)})
+    keys = json.dumps([row[:4] for row in rows], ensure_ascii=False)  # fan-out needs no body
+    conn.execute(Q["fan_out_many"], {"events": keys, "now": now_ms})
+    (counts,) = conn.execute(Q["fanned_out"], {"events": keys}).fetchone()
+    return [PublishResult(e.id, n) for e, n in zip(events, json.loads(counts), strict=True)]

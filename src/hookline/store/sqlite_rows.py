@@ -83,27 +83,51 @@ def webhook_params(webhook: Webhook) -> dict[str, Any]:
     }
 
 
-def claimed(row: sqlite3.Row) -> ClaimedDelivery:
+def claimed(row: list[Any]) -> ClaimedDelivery:
+    """One ``claimed_details`` array (the body in hex)."""
+    (
+        delivery_id,
+        tenant_id,
+        webhook_id,
+        event_id,
+        event,
+        trigger,
+        attempts,
+        lease_token,
+        client_cuid,
+        body,
+        url,
+        secret_enc,
+        ssl_verification,
+    ) = row
     return ClaimedDelivery(
-        id=row["id"],
-        tenant_id=row["tenant_id"],
-        webhook_id=row["webhook_id"],
-        event_id=row["event_id"],
-        event=row["event"],
-        client_cuid=row["client_cuid"],
-        trigger=Trigger(row["trigger"]),
-        attempts=row["attempts"],
-        lease_token=row["lease_token"],
-        url=row["url"],
-        secret_ciphertext=row["secret_enc"],
-        ssl_verification=bool(row["ssl_verification"]),
-        body=bytes(row["body"]),
+        id=delivery_id,
+        tenant_id=tenant_id,
+        webhook_id=webhook_id,
+        event_id=event_id,
+        event=event,
+        client_cuid=client_cuid,
+        trigger=Trigger(trigger),
+        attempts=attempts,
+        lease_token=lease_token,
+        url=url,
+        secret_ciphertext=secret_enc,
+        ssl_verification=bool(ssl_verification),
+        body=bytes.fromhex(body),
     )
 
 
 def log_params(log: AttemptLog) -> tuple[Any, ...]:
     """One attempt log as the positional parameters of ``insert_log``."""
-    return (
+    row = log_row(log)
+    row[10] = json.dumps(log.request_headers, ensure_ascii=False)
+    row[13] = json.dumps(log.response_headers, ensure_ascii=False)
+    return tuple(row)
+
+
+def log_row(log: AttemptLog) -> list[Any]:
+    """One attempt log as an element of ``insert_logs``' JSON array (headers as objects)."""
+    return [
         log.id,
         log.tenant_id,
         log.delivery_id,
@@ -114,16 +138,16 @@ def log_params(log: AttemptLog) -> tuple[Any, ...]:
         log.attempt,
         log.trigger.value,
         log.url,
-        json.dumps(log.request_headers, ensure_ascii=False),
+        log.request_headers,
         log.request_body,
         log.status_code,
-        json.dumps(log.response_headers, ensure_ascii=False),
+        log.response_headers,
         log.response_body,
         log.duration_ms,
         int(log.success),
         log.error,
         to_epoch_ms(log.created_at),
-    )
+    ]
 
 
 def log(row: sqlite3.Row) -> AttemptLog:

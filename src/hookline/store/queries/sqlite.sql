@@ -124,7 +124,12 @@ WHERE s.tenant_id = :tenant_id AND s.event = :event
        OR EXISTS (SELECT 1 FROM json_each(w.client_cuids) c WHERE c.value = :client_cuid))
 
 -- name: insert_events
-INSERT INTO events (id, tenant_id, event, client_cuid, body, created_at) VALUES (?, ?, ?, ?, ?, ?)
+-- All the events of one request in one statement (one step: see sqlite_queue); :events is a
+-- JSON array of [id, tenant_id, event, client_cuid, body as text, created_at]. The body is
+-- UTF-8 JSON text, stored as its bytes.
+INSERT INTO events (id, tenant_id, event, client_cuid, body, created_at)
+SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, CAST(value ->> 4 AS BLOB), value ->> 5
+FROM json_each(:events)
 
 -- name: fan_out_many
 -- fan_out for all the events of one request at once; :events is a JSON array of
@@ -142,15 +147,19 @@ WHERE w.enabled = 1 AND w.deleted_at IS NULL
   AND (w.client_cuids = '[]'
        OR EXISTS (SELECT 1 FROM json_each(w.client_cuids) c WHERE c.value = e.client_cuid))
 ORDER BY e.position
-RETURNING event_id
+
+-- name: fanned_out
+-- After fan_out_many: how many deliveries each event of :events got, as one JSON array.
+SELECT json_group_array(n) FROM (
+    SELECT (SELECT count(*) FROM deliveries d WHERE d.event_id = j.value ->> 0) AS n
+    FROM json_each(:events) j
+    ORDER BY j.key)
 
 -- name: claim_due
--- The ids only: a wide RETURNING (or a join by lease token, which has no index) costs more
--- than fetching the claimed rows by id afterwards. :skip is a JSON array of webhook ids to
--- leave out (endpoints whose waiting line in the engine is full).
-UPDATE deliveries
-SET status = 'delivering', lease_token = :token, lease_expires_at = :lease_until, updated_at = :now
-WHERE id IN (
+-- The due ids, oldest first, as one JSON array (one step: see sqlite_queue); claim_lease then
+-- leases them in the same transaction. :skip is a JSON array of webhook ids to leave out
+-- (endpoints whose waiting line in the engine is full).
+SELECT json_group_array(id) FROM (
     SELECT d.id FROM deliveries d
     JOIN webhooks w ON w.id = d.webhook_id
     JOIN tenants t ON t.id = d.tenant_id
@@ -160,16 +169,26 @@ WHERE id IN (
       AND d.webhook_id NOT IN (SELECT value FROM json_each(:skip))
     ORDER BY d.next_attempt_at
     LIMIT :limit)
-RETURNING id
+
+-- name: claim_lease
+UPDATE deliveries
+SET status = 'delivering', lease_token = :token, lease_expires_at = :lease_until, updated_at = :now
+WHERE id IN (SELECT value FROM json_each(:ids))
 
 -- name: claimed_details
-SELECT d.id, d.tenant_id, d.webhook_id, d.event_id, d.event, d.trigger, d.attempts,
-       d.lease_token, e.client_cuid, e.body, w.url, w.secret_enc, w.ssl_verification
-FROM json_each(:ids) j
-JOIN deliveries d ON d.id = j.value
-JOIN events e ON e.id = d.event_id
-JOIN webhooks w ON w.id = d.webhook_id
-ORDER BY d.next_attempt_at
+-- The leased rows in claim order, as one JSON array of arrays (sqlite_rows.claimed reads them;
+-- the body as hex: any bytes, exactly).
+SELECT json_group_array(json_array(id, tenant_id, webhook_id, event_id, event, trigger, attempts,
+                                   lease_token, client_cuid, body, url, secret_enc,
+                                   ssl_verification))
+FROM (SELECT d.id, d.tenant_id, d.webhook_id, d.event_id, d.event, d.trigger, d.attempts,
+             d.lease_token, e.client_cuid, hex(e.body) AS body, w.url, w.secret_enc,
+             w.ssl_verification
+      FROM json_each(:ids) j
+      JOIN deliveries d ON d.id = j.value
+      JOIN events e ON e.id = d.event_id
+      JOIN webhooks w ON w.id = d.webhook_id
+      ORDER BY j.key)
 
 -- name: complete_deliveries
 -- A whole batch of outcomes in one statement; :batch is a JSON array of
@@ -197,12 +216,25 @@ FROM (SELECT value ->> 0 AS id, value ->> 1 AS lease_token, value ->> 2 AS statu
 WHERE deliveries.id = c.id AND deliveries.lease_token = c.lease_token
 
 -- name: insert_log
--- Positional: one tuple per log (sqlite_rows.log_params), so a batch goes to executemany as is.
+-- One log (sqlite_rows.log_params), positional.
 INSERT INTO delivery_logs (id, tenant_id, delivery_id, webhook_id, event_id, event, client_cuid,
                            attempt, trigger, url, request_headers, request_body, status_code,
                            response_headers, response_body, duration_ms, success, error,
                            created_at)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+
+-- name: insert_logs
+-- A whole batch in one statement (one step: see sqlite_queue); :logs is a JSON array of
+-- sqlite_rows.log_row arrays, whose header objects are stored as their JSON text.
+INSERT INTO delivery_logs (id, tenant_id, delivery_id, webhook_id, event_id, event, client_cuid,
+                           attempt, trigger, url, request_headers, request_body, status_code,
+                           response_headers, response_body, duration_ms, success, error,
+                           created_at)
+SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5,
+       value ->> 6, value ->> 7, value ->> 8, value ->> 9, value -> 10, value ->> 11,
+       value ->> 12, value -> 13, value ->> 14, value ->> 15, value ->> 16, value ->> 17,
+       value ->> 18
+FROM json_each(:logs)
 
 -- name: release_deliveries
 -- :leases is a JSON array of [id, lease_token].
