@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from ipaddress import ip_network
 from typing import Any
@@ -333,6 +333,39 @@ async def test_sub_second_retries_do_not_wait_for_the_poll(
     # Three attempts 0.05 s and 0.2 s apart (+-20%): far less than one 1 s poll per retry.
     assert time.monotonic() - started < 0.9
     assert len(receiver.requests) == 3
+
+
+async def test_an_endpoint_unblocked_during_a_claim_is_claimed_again_at_once(
+    hookline: Hookline, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found by the benchmark: an endpoint's full waiting line makes claims skip its webhook;
+    # when the line drained while such a claim ran, the wake-up was cleared as the empty claim
+    # came back, and the engine sat out the poll interval with nothing in flight.
+    engine, store = hookline.services.engine, hookline.services.store
+    monkeypatch.setattr(engine, "_config", replace(engine._config, poll_interval=60.0))
+    real_claim = store.claim_due_skipping
+    slow_claims = [0]
+
+    async def slow_claim(
+        now: Any, limit: int, lease_until: Any, token: str, skip: Sequence[str]
+    ) -> Any:
+        if skip:
+            slow_claims[0] += 1
+            await asyncio.sleep(0.3)  # the full line (8 slots, 32 waiting) drains meanwhile
+        return await real_claim(now, limit, lease_until, token, skip)
+
+    monkeypatch.setattr(store, "claim_due_skipping", slow_claim)
+    receiver.reply(stall=0.05)  # 8 slots: 160 deliveries/s, so the line fills
+    await hookline.webhook(receiver.url())
+    items = [EventInput("ReportPublished", None, {"n": n}) for n in range(200)]
+    await hookline.services.events.publish_batch(hookline.admin, items)
+    done = await eventually(
+        lambda: _when_all(hookline.deliveries(status=DeliveryStatus.SUCCEEDED, limit=200), 200),
+        timeout=20,
+    )
+    assert len(done) == 200
+    assert slow_claims[0] > 0  # the line did fill, and a claim skipped its webhook
+    assert len(receiver.requests) == 200
 
 
 async def test_nul_bytes_in_an_answer_are_logged_and_do_not_sink_other_outcomes(

@@ -124,6 +124,10 @@ class Engine:
                 continue
             now = self._clock()
             lease_until = now + timedelta(seconds=cfg.timeout + cfg.lease_slack)
+            # Cleared before the skip list is read, not when the claim comes back empty: an
+            # endpoint unblocked while the claim ran must wake the idle loop at once, or its
+            # deliveries wait out the poll interval with nothing in flight.
+            self._unblocked.clear()
             skip = self._slots.skipped_webhooks()
             try:
                 claimed = await self._claim(now, min(free, cfg.claim_batch), lease_until, skip)
@@ -151,7 +155,6 @@ class Engine:
 
     async def _idle(self, skipping: bool) -> None:
         self._completer.retry_scheduled.clear()  # before reading the next due time, not after
-        self._unblocked.clear()
         wait = self._config.poll_interval
         try:
             next_due = await self._store.next_due_at()
