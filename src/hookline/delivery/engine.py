@@ -89,6 +89,8 @@ class Engine:
         self._stop = asyncio.Event()
         self._secrets: dict[tuple[str, str], str] = {}
         self._attempt_counters: dict[str, Any] = {}
+        # Read when scraped: setting it twice per attempt cost a lock each time.
+        metrics.in_flight.set_function(lambda: self._slots.in_flight)
         self.running = False
 
     def stop(self) -> None:
@@ -189,7 +191,6 @@ class Engine:
                 self._launch(delivery, endpoint)
             elif decision == GIVE_BACK:
                 give_back.append((delivery.id, delivery.lease_token))
-        self._metrics.in_flight.set(self._slots.in_flight)
         if give_back:
             later = now + timedelta(seconds=self._config.defer_delay)
             try:
@@ -211,6 +212,7 @@ class Engine:
     # -- one attempt -----------------------------------------------------------------------------
     async def _deliver(self, claimed: ClaimedDelivery, endpoint: str) -> None:
         timed_out = False
+        now = None
         try:
             attempt, result = await self._attempt(claimed)
             timed_out = result.timed_out
@@ -231,10 +233,9 @@ class Engine:
             self._slots.release(endpoint, timed_out=timed_out)
             if not self._stop.is_set():
                 # The next delivery waiting for this endpoint goes at once, without a claim.
-                self._start_ready(self._slots.ready(self._clock(), endpoint))
+                self._start_ready(self._slots.ready(now or self._clock(), endpoint))
             if self._slots.unblocked():
                 self._unblocked.set()
-            self._metrics.in_flight.set(self._slots.in_flight)
             self._slot_freed.set()
 
     async def _attempt(self, claimed: ClaimedDelivery) -> tuple[Attempt, AttemptResult]:

@@ -136,7 +136,7 @@ class Sender:
         (case-insensitively).
         """
         standard = self._standard_headers
-        if not any(name.lower() in _STANDARD_NAMES for name in attempt.headers):
+        if _STANDARD_NAMES.isdisjoint(map(str.lower, attempt.headers)):
             return {**standard, **attempt.headers}  # the usual case: only X-Hookline-* headers
         headers = dict(standard)
         names = {name.lower(): name for name in headers}
@@ -227,7 +227,7 @@ class Sender:
 async def _read_limited(stream: aiohttp.StreamReader) -> bytes:
     chunks: list[bytes] = []
     remaining = MAX_RESPONSE_BYTES
-    while remaining > 0:
+    while remaining > 0 and not stream.at_eof():  # (no last read just to learn of the end)
         chunk = await stream.read(remaining)
         if not chunk:
             break
