@@ -126,6 +126,12 @@ async def test_body_headers_and_signature(hookline: Hookline, receiver: Receiver
     assert again == got.body
     assert "Résumé".encode() in got.body  # non-ASCII is not escaped
 
+    async def logged() -> Any:
+        return (await hookline.services.deliveries.logs(hookline.admin, LogQuery())).items
+
+    [log] = await eventually(logged)
+    assert log.request_body == got.body.decode()  # the log keeps the bytes sent
+
 
 async def test_plextrac_python_recipe_on_ascii_payload(
     hookline: Hookline, receiver: Receiver

@@ -339,7 +339,10 @@ class SqliteStore:
         if not completions:
             return 0
         batch = json.dumps([queue.completion_row(c) for c in completions])
-        logs = json.dumps([rowmap.log_row(c.log) for c in completions], ensure_ascii=False)
+        # Completions are attempts of deliveries: each sent its event's body.
+        logs = json.dumps(
+            [rowmap.log_row(c.log, body_of_event=True) for c in completions], ensure_ascii=False
+        )
         write = partial(queue.complete, batch=batch, logs=logs, now_ms=_ms(now))
         return await self._run(write, urgent=True)
 

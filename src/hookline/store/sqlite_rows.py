@@ -125,8 +125,11 @@ def log_params(log: AttemptLog) -> tuple[Any, ...]:
     return tuple(row)
 
 
-def log_row(log: AttemptLog) -> list[Any]:
-    """One attempt log as an element of ``insert_logs``' JSON array (headers as objects)."""
+def log_row(log: AttemptLog, *, body_of_event: bool = False) -> list[Any]:
+    """One attempt log as an element of ``insert_logs``' JSON array (headers as objects).
+
+    ``body_of_event``: the request body is the event's stored body (true of every attempt of
+    a delivery), so it is left out and copied from the event by the statement."""
     return [
         log.id,
         log.tenant_id,
@@ -139,7 +142,7 @@ def log_row(log: AttemptLog) -> list[Any]:
         log.trigger.value,
         log.url,
         log.request_headers,
-        log.request_body,
+        None if body_of_event else log.request_body,
         log.status_code,
         log.response_headers,
         log.response_body,

@@ -225,13 +225,17 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 
 -- name: insert_logs
 -- A whole batch in one statement (one step: see sqlite_queue); :logs is a JSON array of
--- sqlite_rows.log_row arrays, whose header objects are stored as their JSON text.
+-- sqlite_rows.log_row arrays, whose header objects are stored as their JSON text. A null
+-- request body is the event's body (what every attempt of a delivery sends), copied here
+-- rather than encoded into :logs once more.
 INSERT INTO delivery_logs (id, tenant_id, delivery_id, webhook_id, event_id, event, client_cuid,
                            attempt, trigger, url, request_headers, request_body, status_code,
                            response_headers, response_body, duration_ms, success, error,
                            created_at)
 SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5,
-       value ->> 6, value ->> 7, value ->> 8, value ->> 9, value -> 10, value ->> 11,
+       value ->> 6, value ->> 7, value ->> 8, value ->> 9, value -> 10,
+       coalesce(value ->> 11, (SELECT CAST(e.body AS TEXT) FROM events e
+                               WHERE e.id = value ->> 4)),
        value ->> 12, value -> 13, value ->> 14, value ->> 15, value ->> 16, value ->> 17,
        value ->> 18
 FROM json_each(:logs)
