@@ -10,11 +10,13 @@ import asyncio
 import threading
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 from tests.store.conftest import RawSql
 from tests.store.test_queue_contract import add_tenant, add_webhook, claim_key, new_event
 
+from hookline.domain.times import to_epoch_ms, utcnow
 from hookline.errors import Conflict
 from hookline.store.sqlite import SqliteStore
 from hookline.store.sqlite_publish import GROUP_MAX
@@ -142,3 +144,33 @@ async def test_more_requests_than_a_group_holds_are_all_written(
     # The engine's claim, asked for after all of them, went first (its own lane): it found
     # nothing yet, instead of waiting behind every group.
     assert await claim == []
+
+
+async def test_requests_written_together_get_their_own_answers_and_times(
+    sqlite_store: SqliteStore, sqlite_url: str
+) -> None:
+    """Requests without a key share one set of statements; each still gets its own results,
+    its deliveries are due at its own time, and a keyed request among them is kept apart."""
+    raw = RawSql(sqlite_url)
+    tenant = await add_tenant(sqlite_store)
+    await add_webhook(sqlite_store, tenant)
+    await add_webhook(sqlite_store, tenant, client_cuids=("c1",))
+    t0 = utcnow()
+    requests = [
+        ([new_event(tenant), new_event(tenant, client_cuid="c1")], None, t0),
+        ([new_event(tenant, client_cuid="c2")], None, t0 + timedelta(seconds=1)),
+        ([new_event(tenant)], claim_key(tenant, "k", t0 - timedelta(days=1)), t0),
+        ([new_event(tenant, client_cuid="c1") for _ in range(3)], None, t0 + timedelta(seconds=2)),
+    ]
+    held = HeldThread(sqlite_store)
+    tasks = [asyncio.ensure_future(sqlite_store.publish(*request)) for request in requests]
+    await asyncio.sleep(0.05)
+    await held.release()
+    outcomes = await asyncio.gather(*tasks)
+    for (events, _, _), outcome in zip(requests, outcomes, strict=True):
+        assert [r.event_id for r in outcome.results] == [e.id for e in events]
+    assert [[r.deliveries for r in o.results] for o in outcomes] == [[1, 2], [1], [1], [2, 2, 2]]
+    due = dict(await raw.fetch("SELECT event_id, min(next_attempt_at) FROM deliveries GROUP BY 1"))
+    for events, _, at in requests:
+        assert {due[e.id] for e in events} == {to_epoch_ms(at)}
+    assert await count(raw, "deliveries") == 11

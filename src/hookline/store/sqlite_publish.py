@@ -2,10 +2,13 @@
 
 Concurrent publishes (many API requests at once) are written together: one ``BEGIN IMMEDIATE``
 ... ``COMMIT`` (so one fsync under ``synchronous=FULL``) holds every request that queued while
-the previous group was being written. Each request runs inside its own ``SAVEPOINT``: one that
-fails is rolled back alone and answered with its error, the others commit. No request is
-answered before the ``COMMIT`` that holds it returned, so a 202 still means "on disk"; if the
-``COMMIT`` itself fails, every request of the group gets the error and nothing was stored.
+the previous group was being written. The requests without an idempotency key are written
+together, by the same three statements as one request (every statement is a step that lets go
+of the GIL: see ``sqlite_queue``); if that fails, and for requests with a key, each request runs
+inside its own ``SAVEPOINT``: one that fails is rolled back alone and answered with its error,
+the others commit. No request is answered before the ``COMMIT`` that holds it returned, so a 202
+still means "on disk"; if the ``COMMIT`` itself fails, every request of the group gets the error
+and nothing was stored.
 """
 
 from __future__ import annotations
@@ -71,7 +74,11 @@ class PublishQueue:
         if group:
             try:
                 conn.execute("BEGIN IMMEDIATE")
-                for request in group:
+                alone = group
+                plain = [r for r in group if r.idempotency is None]
+                if len(plain) > 1 and _write_together(conn, plain):
+                    alone = [r for r in group if r.idempotency is not None]
+                for request in alone:
                     _write_one(conn, request, self.translate)
                 conn.execute("COMMIT")
             except BaseException as exc:
@@ -80,8 +87,7 @@ class PublishQueue:
                 error = self.translate(exc)
                 for request in group:
                     request.outcome, request.error = None, error
-            for request in group:
-                _answer(request)
+            _answer_all(group)
         with self._lock:
             return bool(self._pending)
 
@@ -91,7 +97,7 @@ class PublishQueue:
             group, self._pending = self._pending, []
         for request in group:
             request.error = error
-            _answer(request)
+        _answer_all(group)
 
 
 def _write_one(
@@ -109,17 +115,43 @@ def _write_one(
     conn.execute("RELEASE publish")
 
 
-def _answer(request: _Request) -> None:
-    def settle() -> None:
+def _write_together(conn: sqlite3.Connection, requests: list[_Request]) -> bool:
+    """Write ``requests`` (none with an idempotency key) as one; False, with nothing written,
+    if that fails (each is then written alone, so that only the faulty one is refused)."""
+    conn.execute("SAVEPOINT together")
+    try:
+        results = _publish_all(conn, [(r.events, r.now_ms) for r in requests])
+    except (sqlite3.IntegrityError, sqlite3.DataError, ValueError, TypeError):
+        conn.execute("ROLLBACK TO together")
+        conn.execute("RELEASE together")
+        return False
+    conn.execute("RELEASE together")
+    start = 0
+    for request in requests:
+        end = start + len(request.events)
+        request.outcome = PublishOutcome(results[start:end])
+        start = end
+    return True
+
+
+def _answer_all(group: list[_Request]) -> None:
+    """Settle each request's future on its loop: one call per loop, not one per request."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[_Request]] = {}
+    for request in group:
+        by_loop.setdefault(request.loop, []).append(request)
+    for loop, requests in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
+            loop.call_soon_threadsafe(_settle, requests)
+
+
+def _settle(requests: list[_Request]) -> None:
+    for request in requests:
         if request.future.cancelled():
-            return
+            continue
         if request.error is not None:
             request.future.set_exception(request.error)
         elif request.outcome is not None:
             request.future.set_result(request.outcome)
-
-    with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
-        request.loop.call_soon_threadsafe(settle)
 
 
 def publish(
@@ -140,7 +172,7 @@ def publish(
         ).fetchone()
         if row is not None:
             return PublishOutcome([], replayed=row["response"])
-    results = _publish_all(conn, events, now_ms)
+    results = _publish_all(conn, [(events, now_ms)])
     if idempotency is not None:
         conn.execute(
             Q["save_idempotency"],
@@ -155,15 +187,18 @@ def publish(
 
 
 def _publish_all(
-    conn: sqlite3.Connection, events: list[NewEvent], now_ms: int
+    conn: sqlite3.Connection, requests: list[tuple[list[NewEvent], int]]
 ) -> list[PublishResult]:
-    """Insert the events, then fan them all out in one set-based statement."""
+    """Insert the events of ``requests`` (each with its time), then fan them all out in one
+    set-based statement."""
+    events = [(e, now_ms) for group, now_ms in requests for e in group]
+    keys = [[e.id, e.tenant_id, e.event, e.client_cuid, now_ms] for e, now_ms in events]
     rows = [
-        [e.id, e.tenant_id, e.event, e.client_cuid, e.body.decode(), to_epoch_ms(e.created_at)]
-        for e in events
+        [*key, e.body.decode(), to_epoch_ms(e.created_at)]
+        for key, (e, _) in zip(keys, events, strict=True)
     ]
     conn.execute(Q["insert_events"], {"events": json.dumps(rows, ensure_ascii=False)})
-    keys = json.dumps([row[:4] for row in rows], ensure_ascii=False)  # fan-out needs no body
-    conn.execute(Q["fan_out_many"], {"events": keys, "now": now_ms})
-    (counts,) = conn.execute(Q["fanned_out"], {"events": keys}).fetchone()
-    return [PublishResult(e.id, n) for e, n in zip(events, json.loads(counts), strict=True)]
+    fan_out = json.dumps(keys, ensure_ascii=False)  # fan-out needs no body
+    conn.execute(Q["fan_out_many"], {"events": fan_out})
+    (counts,) = conn.execute(Q["fanned_out"], {"events": fan_out}).fetchone()
+    return [PublishResult(e.id, n) for (e, _), n in zip(events, json.loads(counts), strict=True)]

@@ -124,22 +124,23 @@ WHERE s.tenant_id = :tenant_id AND s.event = :event
        OR EXISTS (SELECT 1 FROM json_each(w.client_cuids) c WHERE c.value = :client_cuid))
 
 -- name: insert_events
--- All the events of one request in one statement (one step: see sqlite_queue); :events is a
--- JSON array of [id, tenant_id, event, client_cuid, body as text, created_at]. The body is
--- UTF-8 JSON text, stored as its bytes.
+-- Events of one or more requests in one statement (one step: see sqlite_queue); :events is a
+-- JSON array of [id, tenant_id, event, client_cuid, published_at, body as text, created_at].
+-- The body is UTF-8 JSON text, stored as its bytes.
 INSERT INTO events (id, tenant_id, event, client_cuid, body, created_at)
-SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, CAST(value ->> 4 AS BLOB), value ->> 5
+SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, CAST(value ->> 5 AS BLOB), value ->> 6
 FROM json_each(:events)
 
 -- name: fan_out_many
--- fan_out for all the events of one request at once; :events is a JSON array of
--- [event_id, tenant_id, event, client_cuid], and the deliveries are made in that order.
+-- fan_out for the events of one or more requests at once; :events is a JSON array of
+-- [event_id, tenant_id, event, client_cuid, published_at], and the deliveries are made in that
+-- order, due at their request's time.
 INSERT INTO deliveries (id, tenant_id, webhook_id, event_id, event, trigger, status, attempts,
                         next_attempt_at, created_at, updated_at)
 SELECT 'dlv_' || substr(e.event_id, 5) || substr(w.id, 4), w.tenant_id, w.id, e.event_id,
-       e.event, 'event', 'pending', 0, :now, :now, :now
+       e.event, 'event', 'pending', 0, e.published_at, e.published_at, e.published_at
 FROM (SELECT key AS position, value ->> 0 AS event_id, value ->> 1 AS tenant_id,
-             value ->> 2 AS event, value ->> 3 AS client_cuid
+             value ->> 2 AS event, value ->> 3 AS client_cuid, value ->> 4 AS published_at
       FROM json_each(:events)) AS e
 JOIN webhook_subscriptions s ON s.tenant_id = e.tenant_id AND s.event = e.event
 JOIN webhooks w ON w.id = s.webhook_id
