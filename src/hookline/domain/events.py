@@ -10,6 +10,9 @@ from typing import Any
 
 from hookline.domain.times import iso_ms
 
+# One encoder for every body (json.dumps with options builds a new one per call).
+_CANONICAL = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
 
 def canonical_json(value: Any) -> bytes:
     """Serialise like JavaScript's ``JSON.stringify``: no spaces, non-ASCII kept, UTF-8.
@@ -17,9 +20,7 @@ def canonical_json(value: Any) -> bytes:
     ``allow_nan=False`` because JSON.stringify has no NaN/Infinity (it writes ``null``); we
     refuse them at the door instead of sending something a receiver re-serialises differently.
     """
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode(
-        "utf-8"
-    )
+    return _CANONICAL.encode(value).encode("utf-8")
 
 
 def _js_number(text: str) -> float | int:

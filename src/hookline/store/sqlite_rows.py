@@ -83,6 +83,9 @@ def webhook_params(webhook: Webhook) -> dict[str, Any]:
     }
 
 
+_TRIGGERS = {trigger.value: trigger for trigger in Trigger}
+
+
 def claimed(row: list[Any]) -> ClaimedDelivery:
     """One ``claimed_details`` array (the body in hex)."""
     (
@@ -107,7 +110,7 @@ def claimed(row: list[Any]) -> ClaimedDelivery:
         event_id=event_id,
         event=event,
         client_cuid=client_cuid,
-        trigger=Trigger(trigger),
+        trigger=_TRIGGERS[trigger],
         attempts=attempts,
         lease_token=lease_token,
         url=url,
