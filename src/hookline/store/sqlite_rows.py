@@ -121,11 +121,15 @@ def claimed(row: list[Any]) -> ClaimedDelivery:
 
 
 def log_params(log: AttemptLog) -> tuple[Any, ...]:
-    """One attempt log as the positional parameters of ``insert_log``."""
-    row = log_row(log)
-    row[10] = json.dumps(log.request_headers, ensure_ascii=False)
-    row[13] = json.dumps(log.response_headers, ensure_ascii=False)
-    return tuple(row)
+    """One attempt log as the positional parameters of ``insert_log`` (headers as JSON text)."""
+    return tuple(
+        _log_fields(
+            log,
+            json.dumps(log.request_headers, ensure_ascii=False),
+            log.request_body,
+            json.dumps(log.response_headers, ensure_ascii=False),
+        )
+    )
 
 
 def log_row(log: AttemptLog, *, body_of_event: bool = False) -> list[Any]:
@@ -133,6 +137,14 @@ def log_row(log: AttemptLog, *, body_of_event: bool = False) -> list[Any]:
 
     ``body_of_event``: the request body is the event's stored body (true of every attempt of
     a delivery), so it is left out and copied from the event by the statement."""
+    body = None if body_of_event else log.request_body
+    return _log_fields(log, log.request_headers, body, log.response_headers)
+
+
+def _log_fields(
+    log: AttemptLog, request_headers: Any, request_body: str | None, response_headers: Any
+) -> list[Any]:
+    """The columns of ``delivery_logs`` in ``insert_log``'s order."""
     return [
         log.id,
         log.tenant_id,
@@ -144,10 +156,10 @@ def log_row(log: AttemptLog, *, body_of_event: bool = False) -> list[Any]:
         log.attempt,
         log.trigger.value,
         log.url,
-        log.request_headers,
-        None if body_of_event else log.request_body,
+        request_headers,
+        request_body,
         log.status_code,
-        log.response_headers,
+        response_headers,
         log.response_body,
         log.duration_ms,
         int(log.success),
