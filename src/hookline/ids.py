@@ -36,6 +36,9 @@ _offset = [_POOL_SIZE]  # where its next unused byte is
 
 # Crockford base32 of every 10-bit value: an id is 13 table look-ups instead of 26 divisions.
 _PAIRS = [a + b for a in _ALPHABET for b in _ALPHABET]
+_TIME = (40, 30, 20, 10, 0)  # the shifts of the time part's 5 pairs
+_RANDOM = (70, 60, 50, 40, 30, 20, 10, 0)  # and of the random part's 8
+_time_text: list[tuple[int, str]] = [(-1, "")]  # the last millisecond encoded, and its text
 
 
 def _random_bits(count: int) -> int:
@@ -63,12 +66,17 @@ def new_id(prefix: IdPrefix, *, now_ms: int | None = None) -> str:
         ms, rand = ms + 1, _random_bits(79)
     if now_ms is None:
         _last[0], _last[1] = ms, rand
-    value = (ms & ((1 << 48) - 1)) << 80 | rand
     pairs = _PAIRS
-    # 128 bits = 12 pairs of 10 bits + the top 8 bits, which are one pair's lower 8 (the first
-    # character is at most "7": 48 + 80 bits in 26 characters, as ULIDs have it).
-    text = "".join([pairs[(value >> shift) & 1023] for shift in range(120, -1, -10)])
-    return f"{prefix.value}_{text}"
+    millis, time_text = _time_text[0]
+    if millis != ms:
+        # 48 bits in 10 characters (the first is at most "7": 48 + 80 bits in 26 characters, as
+        # ULIDs have it); the ids of one millisecond share them, so they are kept (as one tuple:
+        # one store, whatever thread reads it).
+        masked = ms & ((1 << 48) - 1)
+        time_text = "".join([pairs[(masked >> shift) & 1023] for shift in _TIME])
+        _time_text[0] = (ms, time_text)
+    random_text = "".join([pairs[(rand >> shift) & 1023] for shift in _RANDOM])
+    return f"{prefix.value}_{time_text}{random_text}"
 
 
 def looks_like(prefix: IdPrefix, value: str) -> bool:

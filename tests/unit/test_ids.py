@@ -36,3 +36,9 @@ def test_ids_of_different_milliseconds_have_unrelated_random_parts() -> None:
     randoms = [decode(new_id(IdPrefix.EVENT, now_ms=1_000 + i))[1] for i in range(2_000)]
     assert len(set(randoms)) == len(randoms)
     assert sum(1 for a, b in itertools.pairwise(randoms) if b == a + 1) == 0
+
+
+def test_ids_of_alternating_milliseconds_each_carry_their_own() -> None:
+    # The time part is kept from one id to the next: switching back and forth must not mix it.
+    for ms in (5, 1_700_000_000_000, 5, (1 << 48) - 1, 1_700_000_000_000):
+        assert decode(new_id(IdPrefix.LOG, now_ms=ms))[0] == ms

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -87,9 +88,12 @@ class WebhookChanges:
     enabled: bool | None = None
 
 
+_CONTROL_CHARS = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
 def has_control_chars(value: str) -> bool:
     """NUL and every other C0/C1 control character (and DEL) are refused in every string."""
-    return any(ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F for ch in value)
+    return _CONTROL_CHARS.search(value) is not None
 
 
 def text_problem(value: str, *, min_len: int, max_len: int) -> str | None:
