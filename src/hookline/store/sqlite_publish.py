@@ -30,6 +30,8 @@ from hookline.store.sql import queries
 
 Q = queries("sqlite")
 GROUP_MAX = 256  # requests per transaction, so a huge queue still commits in steps
+# A request's own fault (a constraint, a value SQLite refuses): it fails alone, not its group.
+REQUEST_FAULTS = (sqlite3.IntegrityError, sqlite3.DataError, ValueError, TypeError)
 
 
 @dataclass
@@ -106,8 +108,7 @@ def _write_one(
     conn.execute("SAVEPOINT publish")
     try:
         request.outcome = publish(conn, request.events, request.idempotency, request.now_ms)
-    except (sqlite3.IntegrityError, sqlite3.DataError, ValueError, TypeError) as exc:
-        # This request's own fault (a constraint, a value SQLite refuses): undo it alone.
+    except REQUEST_FAULTS as exc:  # undo this request alone
         conn.execute("ROLLBACK TO publish")
         conn.execute("RELEASE publish")
         request.error = translate(exc)
@@ -121,7 +122,7 @@ def _write_together(conn: sqlite3.Connection, requests: list[_Request]) -> bool:
     conn.execute("SAVEPOINT together")
     try:
         results = _publish_all(conn, [(r.events, r.now_ms) for r in requests])
-    except (sqlite3.IntegrityError, sqlite3.DataError, ValueError, TypeError):
+    except REQUEST_FAULTS:
         conn.execute("ROLLBACK TO together")
         conn.execute("RELEASE together")
         return False
