@@ -408,3 +408,25 @@ async def test_publish_routes_are_documented(api):
     assert batch["schema"]["properties"]["events"]["items"] == single["schema"]
     assert batch["schema"]["properties"]["events"]["maxItems"] == 1000
     assert "$defs" not in json.dumps(document)
+
+
+@SQLITE_ONLY
+@pytest.mark.parametrize("depth", [300, 1010, 1030])
+async def test_deeply_nested_data_is_stored_whole_or_refused_with_400(api, acme, services, depth):
+    """Around the depths where the readers and writers of JSON stop (orjson writes 254 levels
+    and reads 1024; the standard library stops near Python's recursion limit): either the
+    event is stored with its data whole, or the answer is a 400 and nothing is stored."""
+    await api.create(acme.admin)
+    data = b'{"a":' * depth + b"1" + b"}" * depth
+    raw = b'{"event":"ReportPublished","data":' + data + b"}"
+    headers = {**acme.publisher, "Content-Type": "application/json"}
+    response = await api.client.post(EVENTS, headers=headers, content=raw)
+    if depth < 1000:
+        assert response.status_code == 202, response.text
+        body = (await claim_bodies(services))[response.json()["id"]]
+        assert body.endswith(b',"data":' + data + b"}")
+    else:
+        code = response.json().get("error", {}).get("code")
+        assert code in {"invalid_json", "validation_error"}, response.text
+        api.error(response, 400, code)
+        assert await stored(services) == (0, 0)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
+
+import orjson
 
 from hookline.domain.deliveries import PublishResult
 from hookline.domain.events import NewEvent, event_body
@@ -85,7 +86,20 @@ class EventService:
         if errors:
             raise ValidationFailed(details=errors)
         now = self._clock()
-        events = [self._new_event(principal.tenant.id, item, now) for item in items]
+        events = []
+        for index, item in enumerate(items):
+            try:
+                events.append(self._new_event(principal.tenant.id, item, now))
+            except (ValueError, RecursionError):
+                # Data no JSON text can carry: NaN or an unpaired surrogate from a Python
+                # caller, or nesting deeper than the encoder goes (the API's parser refuses
+                # the first two, and reads a few levels deeper than the encoder writes).
+                prefix = f"events[{index}]." if batch else ""
+                raise ValidationFailed.field(
+                    f"{prefix}data",
+                    "cannot be written as JSON (NaN, Infinity, an unpaired "
+                    "surrogate, or nested too deeply)",
+                ) from None
         render = render_batch if batch else render_single
         claim = None
         if idempotency_key is not None:
@@ -156,12 +170,11 @@ def check_idempotency_key(key: str) -> None:
 def render_single(results: list[PublishResult]) -> str:
     """The answer to ``POST /events``."""
     (only,) = results
-    return json.dumps({"id": only.event_id, "deliveries": only.deliveries}, separators=(",", ":"))
+    return orjson.dumps({"id": only.event_id, "deliveries": only.deliveries}).decode()
 
 
 def render_batch(results: list[PublishResult]) -> str:
     """The answer to ``POST /events/batch``."""
-    return json.dumps(
-        {"data": [{"id": r.event_id, "deliveries": r.deliveries} for r in results]},
-        separators=(",", ":"),
-    )
+    return orjson.dumps(
+        {"data": [{"id": r.event_id, "deliveries": r.deliveries} for r in results]}
+    ).decode()

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+
+import orjson
 
 from hookline.domain.deliveries import PublishResult
 from hookline.domain.events import NewEvent
@@ -193,13 +194,29 @@ def _publish_all(
     """Insert the events of ``requests`` (each with its time), then fan them all out in one
     set-based statement."""
     events = [(e, now_ms) for group, now_ms in requests for e in group]
-    keys = [[e.id, e.tenant_id, e.event, e.client_cuid, now_ms] for e, now_ms in events]
-    rows = [
-        [*key, e.body.decode(), to_epoch_ms(e.created_at)]
-        for key, (e, _) in zip(keys, events, strict=True)
-    ]
-    conn.execute(Q["insert_events"], {"events": json.dumps(rows, ensure_ascii=False)})
-    fan_out = json.dumps(keys, ensure_ascii=False)  # fan-out needs no body
-    conn.execute(Q["fan_out_many"], {"events": fan_out})
-    (counts,) = conn.execute(Q["fanned_out"], {"events": fan_out}).fetchone()
-    return [PublishResult(e.id, n) for (e, _), n in zip(events, json.loads(counts), strict=True)]
+    # The bodies travel as one BLOB, each row naming its slice (1-based, as substr counts):
+    # embedded in the JSON they cost an escape and an unescape of every quote.
+    rows = []
+    start = 1
+    for e, now_ms in events:
+        size = len(e.body)
+        rows.append(
+            [
+                e.id,
+                e.tenant_id,
+                e.event,
+                e.client_cuid,
+                now_ms,
+                start,
+                size,
+                to_epoch_ms(e.created_at),
+            ]
+        )
+        start += size
+    # Text, not bytes: a BLOB is no JSON to json_each (and is JSONB from SQLite 3.45 on).
+    batch = orjson.dumps(rows).decode()  # the fan-out reads the first five fields of each row
+    bodies = b"".join([e.body for e, _ in events])
+    conn.execute(Q["insert_events"], {"events": batch, "bodies": bodies})
+    conn.execute(Q["fan_out_many"], {"events": batch})
+    (counts,) = conn.execute(Q["fanned_out"], {"events": batch}).fetchone()
+    return [PublishResult(e.id, n) for (e, _), n in zip(events, orjson.loads(counts), strict=True)]

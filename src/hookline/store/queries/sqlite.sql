@@ -125,10 +125,11 @@ WHERE s.tenant_id = :tenant_id AND s.event = :event
 
 -- name: insert_events
 -- Events of one or more requests in one statement (one step: see sqlite_queue); :events is a
--- JSON array of [id, tenant_id, event, client_cuid, published_at, body as text, created_at].
--- The body is UTF-8 JSON text, stored as its bytes.
+-- JSON array of [id, tenant_id, event, client_cuid, published_at, body_start, body_size,
+-- created_at], and each body is the slice of the BLOB :bodies that its row names.
 INSERT INTO events (id, tenant_id, event, client_cuid, body, created_at)
-SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, CAST(value ->> 5 AS BLOB), value ->> 6
+SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3,
+       substr(:bodies, value ->> 5, value ->> 6), value ->> 7
 FROM json_each(:events)
 
 -- name: fan_out_many

@@ -1,0 +1,174 @@
+"""orjson on the hot path answers exactly what the standard library answers.
+
+The reference is ``json.dumps(value, separators=(",", ":"), ensure_ascii=False,
+allow_nan=False)`` for the bytes Hookline sends (see :mod:`hookline.domain.events`). Random
+documents (seeded, so a failure repeats) mix what the two libraries treat differently: floats
+of every magnitude, integers past 64 bits, NaN beside null, control characters, non-ASCII text,
+numbers inside strings.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import math
+import random
+import struct
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from hookline.domain.events import canonical_json, event_body
+
+
+def reference_bytes(value: Any) -> bytes:
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return text.encode("utf-8")
+
+
+STRINGS = [
+    "",
+    "plain",
+    'quote " and \\ backslash',
+    "\x00\x01\x1f\x7f \b\f\n\r\t",
+    "café é 😀 \u2028\u2029",
+    "12:00:00.005Z",
+    "v1.2.3",
+    ":0.00001,",
+    "1e-7",
+    "null",
+]
+
+
+def random_float(rng: random.Random) -> float:
+    kind = rng.randrange(4)
+    if kind == 0:  # any finite double at all
+        while True:
+            value: float = struct.unpack("<d", rng.getrandbits(64).to_bytes(8, "little"))[0]
+            if math.isfinite(value):
+                return value
+    if kind == 1:  # around the thresholds of scientific notation
+        return rng.choice([1, -1]) * rng.uniform(1, 10) * 10.0 ** rng.randint(-12, 22)
+    if kind == 2:
+        return round(rng.uniform(-1000, 1000), rng.randint(0, 6))
+    return float(rng.randint(-(2**60), 2**60))
+
+
+def random_int(rng: random.Random) -> int:
+    return rng.choice([rng.randint(-1000, 1000), rng.randint(-(2**70), 2**70), 2**64, -(2**63) - 1])
+
+
+def random_value(rng: random.Random, depth: int = 0) -> Any:
+    kind = rng.randrange(9 if depth < 4 else 7)
+    if kind == 0:
+        return rng.choice(STRINGS)
+    if kind == 1:
+        return random_int(rng)
+    if kind == 2:
+        return random_float(rng)
+    if kind == 3:
+        return rng.choice([True, False, None])
+    if kind in (4, 5, 6):
+        return "".join(rng.choice(STRINGS) for _ in range(rng.randrange(3)))
+    if kind == 7:
+        return [random_value(rng, depth + 1) for _ in range(rng.randrange(5))]
+    return {
+        rng.choice(STRINGS) + str(i): random_value(rng, depth + 1) for i in range(rng.randrange(5))
+    }
+
+
+def test_canonical_json_is_the_standard_librarys_bytes_for_random_documents() -> None:
+    rng = random.Random(6)
+    for _ in range(3000):
+        value = {"data": random_value(rng)}
+        assert canonical_json(value) == reference_bytes(value), value
+
+
+def test_canonical_json_floats_of_every_magnitude() -> None:
+    rng = random.Random(7)
+    for _ in range(20000):
+        value = [random_float(rng)]
+        assert canonical_json(value) == reference_bytes(value), value
+    for value in [1e-4, 9.99e-5, 1e-5, 1e-6, 1e-7, 5e-324, 1e16, 9.999e15, 1e21, -0.0, 2.0**53]:
+        assert canonical_json({"x": value}) == reference_bytes({"x": value}), value
+
+
+class Colour(enum.IntEnum):
+    RED = 1
+
+
+class Name(str):
+    pass
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param({"big": 2**64, "small": -(2**63) - 1}, id="ints past 64 bits"),
+        pytest.param({1: "int key", "s": 2}, id="non-string key"),
+        pytest.param({"colour": Colour.RED, "name": Name("n")}, id="subclasses"),
+        pytest.param([[[[[]]]]] * 2, id="nested lists"),
+        pytest.param(("tuple", 1), id="tuple"),
+        pytest.param({"x": [{"y": None}], "z": 0.5}, id="null beside a float"),
+        pytest.param(1e-05, id="a small float alone"),
+        pytest.param(-1e-07, id="a smaller float alone"),
+        pytest.param(["re-test", 1e-05, "0.00001"], id="small float beside look-alikes"),
+    ],
+)
+def test_canonical_json_edges_are_the_standard_librarys(value: Any) -> None:
+    assert canonical_json(value) == reference_bytes(value)
+
+
+def test_canonical_json_deeper_than_orjson_writes() -> None:
+    value: Any = "leaf"
+    for _ in range(400):  # orjson stops at 254 levels; the standard library goes on
+        value = {"a": [value]}
+    assert canonical_json(value) == reference_bytes(value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"x": math.nan},
+        {"x": [None, math.inf]},
+        {"x": None, "y": {"z": -math.inf}},
+        [None, math.nan],
+    ],
+)
+def test_canonical_json_refuses_non_finite_numbers_even_beside_null(value: Any) -> None:
+    with pytest.raises(ValueError, match="JSON"):
+        canonical_json(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [
+        ({"x": "\ud800"}, UnicodeEncodeError),
+        ({"when": datetime(2026, 1, 1, tzinfo=UTC)}, TypeError),
+        ({"set": {1, 2}}, TypeError),
+    ],
+)
+def test_canonical_json_refuses_what_the_standard_library_refuses(
+    value: Any, error: type[Exception]
+) -> None:
+    with pytest.raises(error):
+        canonical_json(value)
+
+
+def test_event_body_is_the_whole_envelope_in_canonical_form() -> None:
+    created = datetime(2026, 11, 29, 12, 0, 0, 5000, tzinfo=UTC)
+    rng = random.Random(8)
+    for cuid in [None, "c1", 'q"uote', "é"]:
+        data = {"n": random_value(rng), "f": 0.00001}
+        envelope = {
+            "id": "evt_1",
+            "event": "ReportPublished",
+            "createdAt": "2026-11-29T12:00:00.005Z",
+            "clientCuid": cuid,
+            "data": data,
+        }
+        body = event_body("evt_1", "ReportPublished", created, cuid, data)
+        assert body == reference_bytes(envelope)
+    with pytest.raises(UnicodeEncodeError):
+        event_body("evt_1", "ReportPublished", created, "\udc80", {})
