@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from hookline.domain.events import canonical_json, event_body
+from hookline.store.sqlite_rows import batch_json
 
 
 def reference_bytes(value: Any) -> bytes:
@@ -172,3 +173,10 @@ def test_event_body_is_the_whole_envelope_in_canonical_form() -> None:
         assert body == reference_bytes(envelope)
     with pytest.raises(UnicodeEncodeError):
         event_body("evt_1", "ReportPublished", created, "\udc80", {})
+
+
+def test_store_batches_read_back_as_their_rows() -> None:
+    rows = [["dlv_1", 1, None, {"Content-Type": "application/json"}, "é \x00 😀"], [2**70, 0.5]]
+    assert json.loads(batch_json(rows)) == rows
+    # orjson refuses a lone surrogate: the standard library writes it, as it always did.
+    assert batch_json([["\ud800"]]) == json.dumps([["\ud800"]], ensure_ascii=False)

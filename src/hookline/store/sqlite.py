@@ -338,11 +338,9 @@ class SqliteStore:
     async def complete(self, completions: list[Completion], now: datetime) -> int:
         if not completions:
             return 0
-        batch = json.dumps([queue.completion_row(c) for c in completions])
+        batch = rowmap.batch_json([queue.completion_row(c) for c in completions])
         # Completions are attempts of deliveries: each sent its event's body.
-        logs = json.dumps(
-            [rowmap.log_row(c.log, body_of_event=True) for c in completions], ensure_ascii=False
-        )
+        logs = rowmap.batch_json([rowmap.log_row(c.log, body_of_event=True) for c in completions])
         write = partial(queue.complete, batch=batch, logs=logs, now_ms=_ms(now))
         return await self._run(write, urgent=True)
 
@@ -351,7 +349,7 @@ class SqliteStore:
             return 0
         write = partial(
             queue.release,
-            leases=json.dumps(leases),
+            leases=rowmap.batch_json(leases),
             due_ms=_ms(next_attempt_at),
             now_ms=_ms(None),
         )

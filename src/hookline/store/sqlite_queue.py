@@ -18,6 +18,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+import orjson
+
 from hookline.domain.deliveries import Completion
 from hookline.domain.times import to_epoch_ms
 from hookline.store.sql import queries
@@ -74,7 +76,7 @@ def claim(
         lease = {"ids": ids, "token": token, "lease_until": lease_until_ms, "now": now_ms}
         conn.execute(Q["claim_lease"], lease)
         (details,) = conn.execute(Q["claimed_details"], {"ids": ids}).fetchone()
-    rows: list[list[Any]] = json.loads(details)
+    rows: list[list[Any]] = orjson.loads(details)
     return rows
 
 
