@@ -255,6 +255,7 @@ async def run_api(
     import uvicorn
 
     from hookline.api.app import create_app
+    from hookline.api.http_protocol import CorkedHttpToolsProtocol
 
     services = await build_services(settings)
     services.roles = roles
@@ -272,6 +273,7 @@ async def run_api(
             access_log=False,
             lifespan="on",
             server_header=False,
+            http=CorkedHttpToolsProtocol,
         )
         server = uvicorn.Server(config)
         if "engine" in roles and settings.engine_process:
