@@ -27,7 +27,8 @@ BATCH_MAX = 1000
 
 @dataclass(frozen=True)
 class EventInput:
-    """One event as a publisher sent it (already parsed from JSON)."""
+    """One event as a publisher sent it, parsed by :func:`hookline.domain.events.parse_json`
+    (so ``data`` holds no NaN or infinity: the body is written without looking for them)."""
 
     event: Any
     client_cuid: Any = None
