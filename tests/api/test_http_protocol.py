@@ -15,7 +15,7 @@ import httpx
 import pytest
 import uvicorn
 
-from hookline.api.http_protocol import CorkedHttpToolsProtocol, CorkedTransport
+from hookline.api.http_protocol import KEPT_MAX, CorkedHttpToolsProtocol, CorkedTransport
 
 pytestmark = pytest.mark.asyncio
 
@@ -76,6 +76,22 @@ async def test_writes_of_one_turn_leave_as_one_write_in_order() -> None:
     assert counting.writes[1:] == [b"; two"]
     expected = b"HTTP/1.1 200 OK\r\n\r\nbody one; two"
     assert await asyncio.wait_for(reader.readexactly(len(expected)), 5) == expected
+    writer.close()
+    server.close()
+
+
+async def test_a_large_body_is_written_at_once_behind_what_is_kept() -> None:
+    corked, counting, reader, (server, writer) = await connected()
+    big = b"x" * (KEPT_MAX + 1)
+    corked.write(big)
+    assert counting.writes == [big]  # nothing kept: written before the turn ends
+    corked.write(b"head")
+    corked.write(big)
+    assert counting.writes[1:] == [b"head" + big]
+    await next_turn()
+    assert len(counting.writes) == 2  # the end of the turn finds nothing more to write
+    data = await asyncio.wait_for(reader.readexactly(2 * len(big) + 4), 5)
+    assert data == big + b"head" + big
     writer.close()
     server.close()
 

@@ -16,6 +16,8 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+KEPT_MAX = 64 * 1024  # bytes kept before writing at once, whatever the turn
+
 
 class CorkedHttpToolsProtocol(HttpToolsProtocol):
     """``HttpToolsProtocol`` writing through a :class:`CorkedTransport`."""
@@ -32,15 +34,22 @@ class CorkedTransport(asyncio.Transport):
         self._transport = transport
         self._loop = loop
         self._kept: list[bytes] | None = None
+        self._kept_size = 0
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if not isinstance(data, bytes):  # the writer may change its buffer once this returns
             data = bytes(data)
         if self._kept is None:
-            self._kept = [data]
+            if len(data) > KEPT_MAX:
+                self._transport.write(data)
+                return
+            self._kept, self._kept_size = [data], len(data)
             self._loop.call_soon(self.flush)
-        else:
-            self._kept.append(data)
+            return
+        self._kept.append(data)
+        self._kept_size += len(data)
+        if self._kept_size > KEPT_MAX:  # a large body written without a pause: no need to
+            self.flush()  # wait, and the real transport's flow control must see it
 
     def writelines(self, list_of_data: Any) -> None:
         for data in list_of_data:
@@ -48,7 +57,7 @@ class CorkedTransport(asyncio.Transport):
 
     def flush(self) -> None:
         """Write what is kept (called at the end of the turn, and before closing)."""
-        kept, self._kept = self._kept, None
+        kept, self._kept = self._kept, None  # the call_soon of a flush done early finds None
         if not kept or self._transport.is_closing():
             return
         self._transport.write(kept[0] if len(kept) == 1 else b"".join(kept))
