@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from hookline.domain.events import canonical_json, event_body
+from hookline.store.pg_rows import dumps as pg_dumps
 from hookline.store.sqlite_rows import batch_json
 
 
@@ -180,3 +181,9 @@ def test_store_batches_read_back_as_their_rows() -> None:
     assert json.loads(batch_json(rows)) == rows
     # orjson refuses a lone surrogate: the standard library writes it, as it always did.
     assert batch_json([["\ud800"]]) == json.dumps([["\ud800"]], ensure_ascii=False)
+
+
+def test_postgres_json_parameters_are_the_standard_librarys_text() -> None:
+    headers = {"Content-Type": "application/json", "X-Name": "é \x00 😀", "n": 1}
+    assert pg_dumps(headers) == json.dumps(headers, separators=(",", ":"), ensure_ascii=False)
+    assert pg_dumps({"x": "\ud800"}) == '{"x":"\ud800"}'

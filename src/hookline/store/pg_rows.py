@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
+import orjson
 
 from hookline.domain.deliveries import (
     AttemptLog,
@@ -45,8 +46,12 @@ def ms_or_none(moment: datetime | None) -> datetime | None:
 
 
 def dumps(value: Any) -> str:
-    """JSON for JSONB parameters: compact, non-ASCII kept as is."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    """JSON for JSONB parameters: compact, non-ASCII kept as is (orjson; what it refuses, such
+    as a lone surrogate, goes the standard library's way, to fail or not as it always did)."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # orjson.JSONEncodeError
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 async def init_connection(conn: asyncpg.Connection[asyncpg.Record]) -> None:
