@@ -98,8 +98,8 @@ class EventService:
                 prefix = f"events[{index}]." if batch else ""
                 raise ValidationFailed.field(
                     f"{prefix}data",
-                    "cannot be written as JSON (NaN, Infinity, an unpaired "
-                    "surrogate, or nested too deeply)",
+                    "the event cannot be written as JSON (NaN, Infinity or an unpaired "
+                    "surrogate in data or clientCuid, or data nested too deeply)",
                 ) from None
         render = render_batch if batch else render_single
         claim = None
