@@ -20,8 +20,7 @@ from typing import Any
 import pytest
 
 from hookline.domain.events import canonical_json, event_body
-from hookline.store.pg_rows import dumps as pg_dumps
-from hookline.store.sqlite_rows import batch_json
+from hookline.store.json_text import json_text
 
 
 def reference_bytes(value: Any) -> bytes:
@@ -178,12 +177,12 @@ def test_event_body_is_the_whole_envelope_in_canonical_form() -> None:
 
 def test_store_batches_read_back_as_their_rows() -> None:
     rows = [["dlv_1", 1, None, {"Content-Type": "application/json"}, "é \x00 😀"], [2**70, 0.5]]
-    assert json.loads(batch_json(rows)) == rows
+    assert json.loads(json_text(rows)) == rows
     # orjson refuses a lone surrogate: the standard library writes it, as it always did.
-    assert batch_json([["\ud800"]]) == json.dumps([["\ud800"]], ensure_ascii=False)
+    assert json_text([["\ud800"]]) == json.dumps([["\ud800"]], ensure_ascii=False)
 
 
 def test_postgres_json_parameters_are_the_standard_librarys_text() -> None:
     headers = {"Content-Type": "application/json", "X-Name": "é \x00 😀", "n": 1}
-    assert pg_dumps(headers) == json.dumps(headers, separators=(",", ":"), ensure_ascii=False)
-    assert pg_dumps({"x": "\ud800"}) == '{"x":"\ud800"}'
+    assert json_text(headers) == json.dumps(headers, separators=(",", ":"), ensure_ascii=False)
+    assert json_text({"x": "\ud800"}) == '{"x":"\ud800"}'

@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
-import orjson
 
 from hookline.domain.deliveries import (
     AttemptLog,
@@ -23,6 +22,7 @@ from hookline.domain.deliveries import (
 from hookline.domain.events import NewEvent
 from hookline.domain.tenants import ApiKey, Role, Tenant
 from hookline.domain.webhooks import EventType, Webhook
+from hookline.store.json_text import json_text
 
 
 def ms(moment: datetime) -> datetime:
@@ -45,19 +45,12 @@ def ms_or_none(moment: datetime | None) -> datetime | None:
     return None if moment is None else ms(moment)
 
 
-def dumps(value: Any) -> str:
-    """JSON for JSONB parameters: compact, non-ASCII kept as is (orjson; what it refuses, such
-    as a lone surrogate, goes the standard library's way, to fail or not as it always did)."""
-    try:
-        return orjson.dumps(value).decode()
-    except TypeError:  # orjson.JSONEncodeError
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
 async def init_connection(conn: asyncpg.Connection[asyncpg.Record]) -> None:
     """Per-connection setup: json/jsonb columns travel as Python lists and dicts."""
     for typename in ("json", "jsonb"):
-        await conn.set_type_codec(typename, schema="pg_catalog", encoder=dumps, decoder=json.loads)
+        await conn.set_type_codec(
+            typename, schema="pg_catalog", encoder=json_text, decoder=json.loads
+        )
 
 
 async def keep_session(conn: asyncpg.Connection[asyncpg.Record]) -> None:
@@ -206,8 +199,8 @@ def log_arrays(logs: list[AttemptLog]) -> tuple[list[Any], ...]:
         params = log_params(log)
         for column, value in zip(columns, params, strict=True):
             column.append(value)
-    columns[10][:] = [dumps(h) for h in columns[10]]  # request_headers
-    columns[13][:] = [dumps(h) for h in columns[13]]  # response_headers
+    columns[10][:] = [json_text(h) for h in columns[10]]  # request_headers
+    columns[13][:] = [json_text(h) for h in columns[13]]  # response_headers
     return columns
 
 

@@ -42,6 +42,7 @@ from hookline.store.base import (
     PublishOutcome,
     WebhookFilter,
 )
+from hookline.store.json_text import json_text
 from hookline.store.sql import migrations, queries
 from hookline.store.sqlite_publish import PublishQueue
 from hookline.store.sqlite_thread import SqliteThread
@@ -338,9 +339,9 @@ class SqliteStore:
     async def complete(self, completions: list[Completion], now: datetime) -> int:
         if not completions:
             return 0
-        batch = rowmap.batch_json([queue.completion_row(c) for c in completions])
+        batch = json_text([queue.completion_row(c) for c in completions])
         # Completions are attempts of deliveries: each sent its event's body.
-        logs = rowmap.batch_json([rowmap.log_row(c.log, body_of_event=True) for c in completions])
+        logs = json_text([rowmap.log_row(c.log, body_of_event=True) for c in completions])
         write = partial(queue.complete, batch=batch, logs=logs, now_ms=_ms(now))
         return await self._run(write, urgent=True)
 
@@ -349,7 +350,7 @@ class SqliteStore:
             return 0
         write = partial(
             queue.release,
-            leases=rowmap.batch_json(leases),
+            leases=json_text(leases),
             due_ms=_ms(next_attempt_at),
             now_ms=_ms(None),
         )

@@ -27,8 +27,8 @@ from hookline.domain.deliveries import PublishResult
 from hookline.domain.events import NewEvent
 from hookline.domain.times import to_epoch_ms
 from hookline.store.base import IdempotencyClaim, PublishOutcome
+from hookline.store.json_text import json_text
 from hookline.store.sql import queries
-from hookline.store.sqlite_rows import batch_json
 
 Q = queries("sqlite")
 GROUP_MAX = 256  # requests per transaction, so a huge queue still commits in steps
@@ -214,7 +214,7 @@ def _publish_all(
             ]
         )
         start += size
-    batch = batch_json(rows)  # the fan-out reads the first five fields of each row
+    batch = json_text(rows)  # the fan-out reads the first five fields of each row
     bodies = b"".join([e.body for e, _ in events])
     conn.execute(Q["insert_events"], {"events": batch, "bodies": bodies})
     conn.execute(Q["fan_out_many"], {"events": batch})

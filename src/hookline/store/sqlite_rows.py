@@ -7,8 +7,6 @@ import sqlite3
 from datetime import datetime
 from typing import Any
 
-import orjson
-
 from hookline.domain.deliveries import (
     AttemptLog,
     ClaimedDelivery,
@@ -19,19 +17,6 @@ from hookline.domain.deliveries import (
 from hookline.domain.tenants import ApiKey, Role, Tenant
 from hookline.domain.times import from_epoch_ms, to_epoch_ms
 from hookline.domain.webhooks import EventType, Webhook
-
-
-def batch_json(rows: Any) -> str:
-    """Rows as the one JSON text a batch statement reads with ``json_each``.
-
-    orjson (measured ~5x the standard library on these rows); what it refuses (a lone
-    surrogate, an int past 64 bits) goes the standard library's way, to fail or not as it
-    always did."""
-    try:
-        # Text, not bytes: a BLOB is no JSON to json_each (and is JSONB from SQLite 3.45 on).
-        return orjson.dumps(rows).decode()
-    except TypeError:  # orjson.JSONEncodeError
-        return json.dumps(rows, ensure_ascii=False)
 
 
 def opt_ms(moment: datetime | None) -> int | None:
