@@ -251,7 +251,11 @@ FROM (SELECT value ->> 0 AS id, value ->> 1 AS lease_token FROM json_each(:lease
 WHERE deliveries.id = r.id AND deliveries.lease_token = r.lease_token
 
 -- name: next_due_at
-SELECT min(next_attempt_at) FROM deliveries WHERE status = 'pending'
+-- The IN term repeats deliveries_due's WHERE so SQLite's planner can use that partial index:
+-- it does not infer it from status = 'pending', and without it this is a scan of every
+-- delivery ever made (4 ms at 33,000, run each time the engine goes idle).
+SELECT min(next_attempt_at) FROM deliveries
+WHERE status IN ('pending', 'delivering') AND status = 'pending'
 
 -- name: queue_stats
 SELECT count(*) AS live,
