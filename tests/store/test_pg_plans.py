@@ -18,6 +18,9 @@ from typing import Any
 import asyncpg
 import pytest
 
+from hookline.store import listing
+from hookline.store.base import DeliveryFilter
+from hookline.store.pg_queue import _listed
 from hookline.store.postgres import PostgresStore
 from hookline.store.sql import queries
 
@@ -204,3 +207,36 @@ async def test_the_claims_settings_end_with_its_transaction(
         assert (settings["bitmap"], settings["seq"], settings["sync"]) == ("on", "on", "on")
     finally:
         await store.close()
+
+
+@pytest.mark.parametrize("analysed", [False, True], ids=["no-statistics", "analysed"])
+async def test_a_quiet_webhook_s_deliveries_are_listed_from_its_index(
+    queue: tuple[asyncpg.Connection[Any], Queue], analysed: bool
+) -> None:
+    """Only the filters given are in the list query's text (store/listing.py). A text with
+    every filter optional, ``($2 IS NULL OR webhook_id = $2)``, has one plan for all values,
+    and a page of a quiet webhook's deliveries then reads the tenant's whole history."""
+    conn, _ = queue
+    await conn.execute(
+        """INSERT INTO webhooks (id, tenant_id, name, url, events, enabled, created_at,
+                                 updated_at)
+           VALUES ('wh_quiet', 'ten_on', 'quiet', 'http://127.0.0.1:9/', '[]', TRUE, $1, $1)""",
+        NOW,
+    )
+    quiet = ["dlv_q1", "dlv_q2", "dlv_q3"]
+    await conn.executemany(
+        """INSERT INTO deliveries (id, tenant_id, webhook_id, event_id, event, status,
+                                   created_at, updated_at)
+           VALUES ($1, 'ten_on', 'wh_quiet', 'evt_1', 'ReportPublished', 'failed', $2, $2)""",
+        [(i, NOW) for i in quiet],
+    )
+    if analysed:
+        await conn.execute("ANALYZE")
+    terms = listing.delivery_terms(DeliveryFilter(webhook_id="wh_quiet"))
+    sql, *args = _listed(Q["list_deliveries"], terms, "ten_on", 50)
+    assert [r["id"] for r in await conn.fetch(sql, *args)] == quiet[::-1]
+    found = await conn.fetchval(f"EXPLAIN (FORMAT JSON) {sql}", *args)
+    plan = list(nodes(json.loads(found)[0]["Plan"]))
+    indexes = {node.get("Index Name") for node in plan}
+    assert "deliveries_webhook" in indexes  # (an index scan, or a bitmap of it and another)
+    assert all(node["Node Type"] != "Seq Scan" for node in plan)

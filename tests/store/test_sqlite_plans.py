@@ -1,4 +1,4 @@
-"""SQLite queue queries read the live deliveries through deliveries_due, never the history.
+"""SQLite's hot queries read through the index that fits, never the whole history.
 
 Delivered rows stay in ``deliveries`` for the history pages, so a store that has worked for a
 while holds millions of them and a few live ones. The queries the engine runs over and over
@@ -6,6 +6,9 @@ while holds millions of them and a few live ones. The queries the engine runs ov
 index over them, and SQLite uses a partial index only when the query's WHERE repeats the
 index's (it does not infer ``status IN ('pending', 'delivering')`` from ``status = 'pending'``).
 The plans are checked with EXPLAIN QUERY PLAN, on a store with a history, and the answers too.
+
+The history's list pages (logs and deliveries, by webhook, event or delivery) must likewise
+read the index of the filter given, not the tenant's every row (store/listing.py).
 """
 
 from __future__ import annotations
@@ -17,8 +20,11 @@ from pathlib import Path
 
 import pytest
 
+from hookline.domain.deliveries import DeliveryStatus
+from hookline.store import listing
+from hookline.store.base import DeliveryFilter, LogFilter
 from hookline.store.sql import queries
-from hookline.store.sqlite import SqliteStore
+from hookline.store.sqlite import _DELIVERY_INDEXES, _LOG_INDEXES, SqliteStore, _listed
 
 Q = queries("sqlite")
 NOW_MS = 1_767_225_600_000  # 2026-01-01
@@ -98,3 +104,94 @@ def test_the_live_queries_answer_from_the_live_rows_only(database: sqlite3.Conne
     sql = Q["queue_stats"]
     [(live, due, oldest)] = database.execute(sql, parameters(sql)).fetchall()
     assert (live, due, oldest) == (3, 1, NOW_MS - 1_000)  # the leased one's lease has not ended
+
+
+LOG_FILTERS = {  # a filter given -> the index that finds its rows
+    "none": (LogFilter(), "delivery_logs_tenant"),
+    "webhook": (LogFilter(webhook_id="wh_1"), "delivery_logs_webhook"),
+    "event": (LogFilter(event_id="evt_1"), "delivery_logs_event"),
+    "delivery": (LogFilter(delivery_id="dlv_p1"), "delivery_logs_delivery"),
+    "delivery and webhook": (
+        LogFilter(delivery_id="dlv_p1", webhook_id="wh_1"),
+        "delivery_logs_delivery",
+    ),
+}
+DELIVERY_FILTERS = {
+    "none": (DeliveryFilter(), "deliveries_tenant"),
+    "webhook": (DeliveryFilter(webhook_id="wh_1"), "deliveries_webhook"),
+    "event": (DeliveryFilter(event_id="evt_1"), "deliveries_event"),
+    "event and webhook": (DeliveryFilter(event_id="evt_1", webhook_id="wh_1"), "deliveries_event"),
+}
+
+
+def plan_of(conn: sqlite3.Connection, sql: str, params: dict[str, object]) -> list[str]:
+    return [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params).fetchall()]
+
+
+@pytest.mark.parametrize("case", sorted(LOG_FILTERS))
+def test_log_lists_read_the_index_of_the_filter_given(
+    database: sqlite3.Connection, case: str
+) -> None:
+    query, index = LOG_FILTERS[case]
+    terms = listing.log_terms(query, time=lambda t: 0, flag=int)
+    plan = plan_of(database, *_listed(Q["list_logs"], terms, "ten_1", 50, _LOG_INDEXES))
+    assert f"USING INDEX {index} " in plan[0], plan
+    assert len(plan) <= 2, plan  # (and maybe a sort of the rows found)
+
+
+@pytest.mark.parametrize("case", sorted(DELIVERY_FILTERS))
+def test_delivery_lists_read_the_index_of_the_filter_given(
+    database: sqlite3.Connection, case: str
+) -> None:
+    query, index = DELIVERY_FILTERS[case]
+    terms = listing.delivery_terms(query)
+    sql = Q["list_deliveries"]
+    plan = plan_of(database, *_listed(sql, terms, "ten_1", 50, _DELIVERY_INDEXES))
+    assert f"USING INDEX {index} " in plan[0], plan
+    assert len(plan) <= 2, plan
+
+
+async def test_filtered_lists_answer_the_rows_of_their_filters(tmp_path: Path) -> None:
+    store = SqliteStore(str(tmp_path / "lists.db"))
+    await store.open()
+    try:
+        await store.migrate()
+        await store._run(lambda conn: _history(conn))
+        quiet = await store.list_deliveries("ten_1", DeliveryFilter(webhook_id="wh_2"))
+        assert [d.id for d in quiet] == ["dlv_q2", "dlv_q1"]
+        of_event = await store.list_deliveries("ten_1", DeliveryFilter(event_id="evt_2"))
+        assert [d.id for d in of_event] == ["dlv_q2"]
+        pending = await store.list_deliveries(
+            "ten_1", DeliveryFilter(webhook_id="wh_2", status=DeliveryStatus.PENDING)
+        )
+        assert [d.id for d in pending] == ["dlv_q1"]
+        page = await store.list_deliveries(
+            "ten_1", DeliveryFilter(webhook_id="wh_1", before_id="dlv_000003", limit=2)
+        )
+        assert [d.id for d in page] == ["dlv_000002", "dlv_000001"]
+        assert await store.list_deliveries("ten_2", DeliveryFilter(webhook_id="wh_2")) == []
+    finally:
+        await store.close()
+
+
+def _history(conn: sqlite3.Connection) -> None:
+    """A tenant with a busy webhook (wh_1, 50 deliveries) and a quiet one (wh_2, 2)."""
+    conn.execute("INSERT INTO tenants VALUES ('ten_1', 'one', 1, 0), ('ten_2', 'two', 1, 0)")
+    for hook in ("wh_1", "wh_2"):
+        conn.execute(
+            "INSERT INTO webhooks (id, tenant_id, name, url, events, enabled, created_at,"
+            " updated_at) VALUES (?, 'ten_1', ?, 'http://127.0.0.1:9/', '[]', 1, 0, 0)",
+            (hook, hook),
+        )
+    for event in ("evt_1", "evt_2"):
+        conn.execute(
+            "INSERT INTO events VALUES (?, 'ten_1', 'ReportPublished', NULL, x'7b7d', 0)",
+            (event,),
+        )
+    rows = [(f"dlv_{n:06d}", "wh_1", "evt_1", "succeeded") for n in range(50)]
+    rows += [("dlv_q1", "wh_2", "evt_1", "pending"), ("dlv_q2", "wh_2", "evt_2", "failed")]
+    conn.executemany(
+        "INSERT INTO deliveries (id, tenant_id, webhook_id, event_id, event, status,"
+        " created_at, updated_at) VALUES (?, 'ten_1', ?, ?, 'ReportPublished', ?, 0, 0)",
+        rows,
+    )

@@ -15,7 +15,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import asyncpg
 
@@ -31,6 +31,7 @@ from hookline.domain.deliveries import (
 )
 from hookline.domain.events import NewEvent
 from hookline.domain.times import utcnow
+from hookline.store import listing
 from hookline.store import pg_rows as rows
 from hookline.store.base import DeliveryFilter, IdempotencyClaim, LogFilter, PublishOutcome
 from hookline.store.pg_counts import QueueCounts
@@ -205,21 +206,9 @@ class PgQueue(ABC):
 
     async def list_logs(self, tenant_id: str, query: LogFilter) -> list[AttemptLog]:
         """A page of the tenant's attempt logs, newest first."""
+        terms = listing.log_terms(query, time=rows.ms, flag=bool)
         async with self._connection() as conn:
-            found = await conn.fetch(
-                Q["list_logs"],
-                tenant_id,
-                query.webhook_id,
-                query.event,
-                query.event_id,
-                query.delivery_id,
-                query.success,
-                None if query.trigger is None else query.trigger.value,
-                rows.ms_or_none(query.since),
-                rows.ms_or_none(query.until),
-                query.before_id,
-                query.limit,
-            )
+            found = await conn.fetch(*_listed(Q["list_logs"], terms, tenant_id, query.limit))
         return [rows.log_from(row) for row in found]
 
     async def get_log(self, tenant_id: str, log_id: str) -> AttemptLog | None:
@@ -230,16 +219,9 @@ class PgQueue(ABC):
 
     async def list_deliveries(self, tenant_id: str, query: DeliveryFilter) -> list[Delivery]:
         """A page of the tenant's deliveries, newest first."""
+        terms = listing.delivery_terms(query)
         async with self._connection() as conn:
-            found = await conn.fetch(
-                Q["list_deliveries"],
-                tenant_id,
-                query.webhook_id,
-                query.event_id,
-                None if query.status is None else query.status.value,
-                query.before_id,
-                query.limit,
-            )
+            found = await conn.fetch(*_listed(Q["list_deliveries"], terms, tenant_id, query.limit))
         return [rows.delivery_from(row) for row in found]
 
     async def get_delivery(self, tenant_id: str, delivery_id: str) -> Delivery | None:
@@ -278,6 +260,13 @@ class PgQueue(ABC):
             )
             for r in records
         ]
+
+
+def _listed(sql: str, terms: list[listing.Term], tenant_id: str, limit: int) -> tuple[Any, ...]:
+    """A list query with the filters given, and its arguments: $1 tenant, $2 limit, $3.. the
+    filters."""
+    text = listing.with_terms(sql, terms, lambda i, _: f"${i + 3}")
+    return (text, tenant_id, limit, *(term.value for term in terms))
 
 
 async def _insert_events(
