@@ -240,3 +240,26 @@ async def test_a_quiet_webhook_s_deliveries_are_listed_from_its_index(
     indexes = {node.get("Index Name") for node in plan}
     assert "deliveries_webhook" in indexes  # (an index scan, or a bitmap of it and another)
     assert all(node["Node Type"] != "Seq Scan" for node in plan)
+
+
+@pytest.mark.parametrize("analysed", [False, True], ids=["no-statistics", "analysed"])
+async def test_a_webhook_s_recent_failures_are_counted_from_the_failed_ones_only(
+    queue: tuple[asyncpg.Connection[Any], Queue], analysed: bool
+) -> None:
+    """deliveries_failed (migration 0002) holds only failed deliveries: the web UI's count of a
+    webhook's recent failures reads those, not every delivery the webhook ever had."""
+    conn, rows = queue
+    mine = [i for i, hook, _ in rows if hook == "wh_3"][:3]
+    await conn.execute(
+        "UPDATE deliveries SET status = 'failed', updated_at = $2 WHERE id = ANY($1::text[])",
+        mine,
+        NOW,
+    )
+    if analysed:
+        await conn.execute("ANALYZE")
+    args = ("ten_on", ["wh_3", "wh_4"], NOW - timedelta(hours=1))
+    found = await conn.fetch(Q["webhook_activity"], *args)
+    assert [(r["webhook_id"], r["failed_recently"]) for r in found] == [("wh_3", 3), ("wh_4", 0)]
+    plan = await explain(conn, "webhook_activity", *args)
+    scans = queue_scans(plan)
+    assert [index for _, index in scans] == ["deliveries_failed"], scans

@@ -195,3 +195,27 @@ def _history(conn: sqlite3.Connection) -> None:
         " created_at, updated_at) VALUES (?, 'ten_1', ?, ?, 'ReportPublished', ?, 0, 0)",
         rows,
     )
+
+
+def test_the_status_page_counts_only_the_window_s_logs(database: sqlite3.Connection) -> None:
+    sql = Q["attempt_stats"]
+    plan = plan_of(database, sql, {"tenant_id": "ten_1", "since": NOW_MS})
+    assert plan == ["SEARCH delivery_logs USING INDEX delivery_logs_created (created_at>?)"]
+
+
+def test_a_webhook_s_recent_failures_are_counted_from_the_failed_ones_only(
+    database: sqlite3.Connection,
+) -> None:
+    """deliveries_failed (migration 0002) holds failed deliveries only: the count of a
+    webhook's recent failures no longer reads every delivery it ever had."""
+    database.executemany(
+        "UPDATE deliveries SET status = 'failed', updated_at = ? WHERE id = ?",
+        [(NOW_MS - 10, "dlv_000001"), (NOW_MS + 10, "dlv_000002"), (NOW_MS + 20, "dlv_000003")],
+    )
+    params = {"tenant_id": "ten_1", "ids": '["wh_1"]', "failed_since": NOW_MS}
+    sql = Q["webhook_activity"]
+    reads = [read for read in plan_of(database, sql, params) if read.startswith("SEARCH d ")]
+    assert reads == ["SEARCH d USING INDEX deliveries_failed (webhook_id=? AND updated_at>?)"]
+    [row] = database.execute(sql, params).fetchall()
+    assert row[0] == "wh_1"
+    assert row[-1] == 2  # failed_recently: the two failed at or after failed_since

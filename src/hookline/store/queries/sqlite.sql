@@ -309,8 +309,11 @@ VALUES (:id, :tenant_id, :webhook_id, :event_id, :event, :trigger, :status, :att
         :next_attempt_at, :created_at, :updated_at)
 
 -- name: attempt_stats
+-- The window's logs by time: left to itself SQLite reads the tenant's every log through an
+-- index that starts with tenant_id.
 SELECT count(*) AS total, coalesce(sum(success), 0) AS succeeded
-FROM delivery_logs WHERE tenant_id = :tenant_id AND created_at >= :since
+FROM delivery_logs INDEXED BY delivery_logs_created
+WHERE tenant_id = :tenant_id AND created_at >= :since
 
 -- name: webhook_activity
 SELECT w.value AS webhook_id, l.created_at, l.success, l.status_code,
