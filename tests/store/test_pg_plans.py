@@ -103,9 +103,31 @@ def nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 
 async def explain(conn: asyncpg.Connection[Any], name: str, *args: Any) -> list[dict[str, Any]]:
-    """Every node of the plan of query ``name`` (not run: EXPLAIN without ANALYZE)."""
-    found = await conn.fetchval(f"EXPLAIN (FORMAT JSON) {Q[name]}", *args)
+    """Every node of the plan of query ``name`` (not run: EXPLAIN without ANALYZE).
+
+    EXPLAIN of a statement with parameters plans it for their values whatever the
+    plan_cache_mode, so the query is PREPAREd and its EXECUTE explained: that plan is the one a
+    prepared statement (asyncpg's) runs with, generic under ``force_generic_plan``."""
+    await conn.execute(f"PREPARE explained AS {Q[name]}")
+    try:
+        values = ", ".join(literal(arg) for arg in args)
+        execute = f"EXECUTE explained({values})" if args else "EXECUTE explained"
+        found = await conn.fetchval(f"EXPLAIN (FORMAT JSON) {execute}")
+    finally:
+        await conn.execute("DEALLOCATE explained")
     return list(nodes(json.loads(found)[0]["Plan"]))
+
+
+def literal(value: Any) -> str:
+    """A test's parameter as SQL (plain ids and times only)."""
+    if isinstance(value, datetime):
+        return f"'{value.isoformat()}'::timestamptz"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        assert "'" not in value
+        return f"'{value}'"
+    return "ARRAY[" + ", ".join(literal(v) for v in value) + "]::text[]"
 
 
 def queue_scans(plan: list[dict[str, Any]]) -> list[tuple[str, str | None]]:
