@@ -46,6 +46,7 @@ from hookline.store.base import (
 from hookline.store.json_text import json_text
 from hookline.store.sql import migrations, queries
 from hookline.store.sqlite_publish import PublishQueue
+from hookline.store.sqlite_skip import SkipFloor
 from hookline.store.sqlite_thread import SqliteThread
 
 T = TypeVar("T")
@@ -61,6 +62,7 @@ class SqliteStore:
         self._conn: sqlite3.Connection | None = None
         self._thread: SqliteThread | None = None
         self._publishes = PublishQueue(_translate)
+        self._skip_floor = SkipFloor()  # where claims that skip endpoints start
         # One process owns an SQLite file, so an in-process signal is enough to wake workers.
         self._work = asyncio.Event()
 
@@ -160,7 +162,9 @@ class SqliteStore:
 
     async def set_tenant_enabled(self, tenant_id: str, enabled: bool) -> bool:
         params = {"id": tenant_id, "enabled": int(enabled)}
-        return await self._changed(Q["set_tenant_enabled"], params)
+        changed = await self._changed(Q["set_tenant_enabled"], params)
+        self._skip_floor.forget()  # its deliveries may be claimable again
+        return changed
 
     # -- API keys --------------------------------------------------------------------------
     async def insert_api_key(self, key: ApiKey, key_hash: str) -> None:
@@ -263,7 +267,9 @@ class SqliteStore:
                     )
                 return True
 
-        return await self._run(update)
+        updated = await self._run(update)
+        self._skip_floor.forget()  # enabled again, its deliveries may be claimable again
+        return updated
 
     async def delete_webhook(self, tenant_id: str, webhook_id: str, now: datetime) -> bool:
         params = {"id": webhook_id, "tenant_id": tenant_id, "now": _ms(now)}
@@ -327,15 +333,20 @@ class SqliteStore:
         token: str,
         skip_webhooks: Sequence[str],
     ) -> list[ClaimedDelivery]:
+        now_ms = _ms(now)
+        start = self._skip_floor.start(skip_webhooks, now_ms)
         claim = partial(
             queue.claim,
-            now_ms=_ms(now),
+            now_ms=now_ms,
             limit=limit,
             lease_until_ms=_ms(lease_until),
             token=token,
             skip=skip_webhooks,
+            floor_ms=start,
         )
-        return [rowmap.claimed(row) for row in await self._run(claim, urgent=True)]
+        rows, oldest = await self._run(claim, urgent=True)
+        self._skip_floor.claimed(skip_webhooks, start, oldest, now_ms)
+        return [rowmap.claimed(row) for row in rows]
 
     async def complete(self, completions: list[Completion], now: datetime) -> int:
         if not completions:

@@ -65,19 +65,20 @@ def claim(
     lease_until_ms: int,
     token: str,
     skip: Sequence[str],
-) -> list[list[Any]]:
-    """Lease up to ``limit`` due deliveries; their ``claimed_details`` arrays, oldest first."""
+    floor_ms: int,
+) -> tuple[list[list[Any]], int | None]:
+    """Lease up to ``limit`` due deliveries, reading the due index from ``floor_ms``; their
+    ``claimed_details`` arrays, oldest first, and the oldest one's due time."""
+    params = {"now": now_ms, "limit": limit, "skip": json.dumps(list(skip)), "floor": floor_ms}
     with engine_write(conn):
-        (ids,) = conn.execute(
-            Q["claim_due"], {"now": now_ms, "limit": limit, "skip": json.dumps(list(skip))}
-        ).fetchone()
+        ids, oldest = conn.execute(Q["claim_due"], params).fetchone()
         if ids == "[]":
-            return []
+            return [], None
         lease = {"ids": ids, "token": token, "lease_until": lease_until_ms, "now": now_ms}
         conn.execute(Q["claim_lease"], lease)
         (details,) = conn.execute(Q["claimed_details"], {"ids": ids}).fetchone()
     rows: list[list[Any]] = orjson.loads(details)
-    return rows
+    return rows, oldest
 
 
 def completion_row(c: Completion) -> list[Any]:

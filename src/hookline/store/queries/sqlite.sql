@@ -160,12 +160,14 @@ SELECT json_group_array(n) FROM (
 -- name: claim_due
 -- The due ids, oldest first, as one JSON array (one step: see sqlite_queue); claim_lease then
 -- leases them in the same transaction. :skip is a JSON array of webhook ids to leave out
--- (endpoints whose waiting line in the engine is full).
-SELECT json_group_array(id) FROM (
-    SELECT d.id FROM deliveries d
+-- (endpoints whose waiting line in the engine is full); :floor, where the read of the due index
+-- starts (see sqlite_skip). Also answers the due time of the oldest id.
+SELECT json_group_array(id), min(next_attempt_at) FROM (
+    SELECT d.id, d.next_attempt_at FROM deliveries d
     JOIN webhooks w ON w.id = d.webhook_id
     JOIN tenants t ON t.id = d.tenant_id
-    WHERE d.status IN ('pending', 'delivering') AND d.next_attempt_at <= :now
+    WHERE d.status IN ('pending', 'delivering')
+      AND d.next_attempt_at >= :floor AND d.next_attempt_at <= :now
       AND (d.status = 'pending' OR d.lease_expires_at <= :now)
       AND w.enabled = 1 AND w.deleted_at IS NULL AND t.enabled = 1
       AND d.webhook_id NOT IN (SELECT value FROM json_each(:skip))
