@@ -17,6 +17,7 @@ import pytest
 
 from hookline.domain.times import from_epoch_ms, to_epoch_ms
 from hookline.store import Store, open_store
+from hookline.store.sqlite import SqliteStore
 
 
 class RawSql:
@@ -161,3 +162,15 @@ async def other_store(database_url: str, store: Store) -> AsyncIterator[Store]:
         yield opened
     finally:
         await opened.close()
+
+
+@pytest.fixture
+async def sqlite_store(sqlite_url: str) -> AsyncIterator[SqliteStore]:
+    """An opened and migrated SQLite store (for tests of what only that store does)."""
+    store = SqliteStore(sqlite_url.removeprefix("sqlite:///"))
+    await store.open()
+    try:
+        await store.migrate()
+        yield store
+    finally:
+        await store.close()

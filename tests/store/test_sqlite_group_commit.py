@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import timedelta
 
@@ -20,17 +19,6 @@ from hookline.domain.times import to_epoch_ms, utcnow
 from hookline.errors import Conflict
 from hookline.store.sqlite import SqliteStore
 from hookline.store.sqlite_publish import GROUP_MAX
-
-
-@pytest.fixture
-async def sqlite_store(sqlite_url: str) -> AsyncIterator[SqliteStore]:
-    store = SqliteStore(sqlite_url.removeprefix("sqlite:///"))
-    await store.open()
-    try:
-        await store.migrate()
-        yield store
-    finally:
-        await store.close()
 
 
 class HeldThread:

@@ -151,27 +151,23 @@ def test_delivery_lists_read_the_index_of_the_filter_given(
     assert len(plan) <= 2, plan
 
 
-async def test_filtered_lists_answer_the_rows_of_their_filters(tmp_path: Path) -> None:
-    store = SqliteStore(str(tmp_path / "lists.db"))
-    await store.open()
-    try:
-        await store.migrate()
-        await store._run(lambda conn: _history(conn))
-        quiet = await store.list_deliveries("ten_1", DeliveryFilter(webhook_id="wh_2"))
-        assert [d.id for d in quiet] == ["dlv_q2", "dlv_q1"]
-        of_event = await store.list_deliveries("ten_1", DeliveryFilter(event_id="evt_2"))
-        assert [d.id for d in of_event] == ["dlv_q2"]
-        pending = await store.list_deliveries(
-            "ten_1", DeliveryFilter(webhook_id="wh_2", status=DeliveryStatus.PENDING)
-        )
-        assert [d.id for d in pending] == ["dlv_q1"]
-        page = await store.list_deliveries(
-            "ten_1", DeliveryFilter(webhook_id="wh_1", before_id="dlv_000003", limit=2)
-        )
-        assert [d.id for d in page] == ["dlv_000002", "dlv_000001"]
-        assert await store.list_deliveries("ten_2", DeliveryFilter(webhook_id="wh_2")) == []
-    finally:
-        await store.close()
+async def test_filtered_lists_answer_the_rows_of_their_filters(
+    sqlite_store: SqliteStore,
+) -> None:
+    await sqlite_store._run(_history)
+    quiet = await sqlite_store.list_deliveries("ten_1", DeliveryFilter(webhook_id="wh_2"))
+    assert [d.id for d in quiet] == ["dlv_q2", "dlv_q1"]
+    of_event = await sqlite_store.list_deliveries("ten_1", DeliveryFilter(event_id="evt_2"))
+    assert [d.id for d in of_event] == ["dlv_q2"]
+    pending = await sqlite_store.list_deliveries(
+        "ten_1", DeliveryFilter(webhook_id="wh_2", status=DeliveryStatus.PENDING)
+    )
+    assert [d.id for d in pending] == ["dlv_q1"]
+    page = await sqlite_store.list_deliveries(
+        "ten_1", DeliveryFilter(webhook_id="wh_1", before_id="dlv_000003", limit=2)
+    )
+    assert [d.id for d in page] == ["dlv_000002", "dlv_000001"]
+    assert await sqlite_store.list_deliveries("ten_2", DeliveryFilter(webhook_id="wh_2")) == []
 
 
 def _history(conn: sqlite3.Connection) -> None:
