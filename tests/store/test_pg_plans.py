@@ -139,27 +139,30 @@ def queue_scans(plan: list[dict[str, Any]]) -> list[tuple[str, str | None]]:
     ]
 
 
-HOT = {
-    "claim_due": (NOW, 100, NOW + timedelta(seconds=10), "tok", ["wh_full_endpoint"]),
-    "next_due_at": (),
-    "oldest_due": (NOW,),
+CLAIM = (NOW, 100, NOW + timedelta(seconds=10), "tok", ["wh_full_endpoint"])
+HOT = {  # case: (query, its parameters)
+    "claim_due": ("claim_due", (*CLAIM, datetime.min.replace(tzinfo=UTC))),
+    "claim_due-from-a-skip-floor": ("claim_due", (*CLAIM, NOW - timedelta(minutes=1))),
+    "next_due_at": ("next_due_at", ()),
+    "oldest_due": ("oldest_due", (NOW,)),
 }
 
 
 @pytest.mark.parametrize("mode", ["force_custom_plan", "force_generic_plan"])
 @pytest.mark.parametrize("analysed", [False, True], ids=["no-statistics", "analysed"])
-@pytest.mark.parametrize("name", sorted(HOT))
+@pytest.mark.parametrize("case", sorted(HOT))
 async def test_hot_queue_queries_read_the_due_index_in_order(
-    queue: tuple[asyncpg.Connection[Any], Queue], name: str, analysed: bool, mode: str
+    queue: tuple[asyncpg.Connection[Any], Queue], case: str, analysed: bool, mode: str
 ) -> None:
     conn, _ = queue
+    name, args = HOT[case]
     if analysed:
         await conn.execute("ANALYZE")
     await conn.execute(f"SET plan_cache_mode = {mode}")
     async with conn.transaction():
         if name == "claim_due":
             await conn.execute(Q["claim_settings"])  # as PgQueue.claim_due does
-        plan = await explain(conn, name, *HOT[name])
+        plan = await explain(conn, name, *args)
     scans = queue_scans(plan)
     # The queue is read from deliveries_due (in its order, so no Sort of the queue); any
     # other read of deliveries is by primary key (the claim's UPDATE of the rows picked).
@@ -169,6 +172,9 @@ async def test_hot_queue_queries_read_the_due_index_in_order(
     # The one sort allowed: the claim's final ordering of the (at most 100) rows it leased.
     sorts = [n["Sort Key"] for n in plan if n["Node Type"] == "Sort"]
     assert sorts == ([["l.next_attempt_at", "l.id"]] if name == "claim_due" else [])
+    if name == "claim_due":  # the read starts at the floor: a bound of the index range
+        [due_scan] = [n for n in plan if n.get("Index Name") == "deliveries_due"]
+        assert "(next_attempt_at >= " in due_scan["Index Cond"]
 
 
 async def test_claims_on_a_large_unanalysed_queue_take_due_rows_in_due_order(

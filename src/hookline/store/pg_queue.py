@@ -14,7 +14,7 @@ import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import asyncpg
@@ -30,12 +30,13 @@ from hookline.domain.deliveries import (
     WebhookActivity,
 )
 from hookline.domain.events import NewEvent
-from hookline.domain.times import utcnow
+from hookline.domain.times import from_epoch_ms, to_epoch_ms, utcnow
 from hookline.store import listing
 from hookline.store import pg_rows as rows
 from hookline.store.base import DeliveryFilter, IdempotencyClaim, LogFilter, PublishOutcome
 from hookline.store.pg_counts import QueueCounts
 from hookline.store.pg_wakeup import WorkListener
+from hookline.store.skip_floor import NONE, SkipFloor
 from hookline.store.sql import queries
 
 if TYPE_CHECKING:  # the driver's classes are generic only in its stubs
@@ -44,6 +45,7 @@ if TYPE_CHECKING:  # the driver's classes are generic only in its stubs
     Connection: TypeAlias = PoolConnectionProxy[asyncpg.Record]
 
 Q = queries("postgres")
+_NO_FLOOR = datetime.min.replace(tzinfo=UTC)  # the claim reads deliveries_due from its head
 
 
 class PgQueue(ABC):
@@ -51,6 +53,7 @@ class PgQueue(ABC):
 
     _listener: WorkListener | None = None  # set while the store is open
     _counts: QueueCounts  # the subclass makes one per store
+    _skip_floor: SkipFloor  # likewise: where this process's claims that skip endpoints start
 
     @abstractmethod
     def _connection(self, *, conflict: str = "conflict") -> AbstractAsyncContextManager[Connection]:
@@ -117,6 +120,8 @@ class PgQueue(ABC):
         skip_webhooks: Sequence[str],
     ) -> list[ClaimedDelivery]:
         """:meth:`claim_due` without the deliveries of ``skip_webhooks``."""
+        now_ms = to_epoch_ms(now)
+        start = self._skip_floor.start(skip_webhooks, now_ms)
         async with self._connection() as conn, conn.transaction():
             await conn.execute(Q["claim_settings"])  # the plan; no wait for the disk
             found = await conn.fetch(
@@ -126,7 +131,10 @@ class PgQueue(ABC):
                 rows.ms(lease_until),
                 token,
                 list(skip_webhooks),
+                _NO_FLOOR if start == NONE else from_epoch_ms(start),
             )
+        oldest = to_epoch_ms(found[0]["next_attempt_at"]) if found else None
+        self._skip_floor.claimed(skip_webhooks, start, oldest, now_ms)
         return [rows.claimed_from(row) for row in found]
 
     async def complete(self, completions: list[Completion], now: datetime) -> int:

@@ -28,6 +28,7 @@ from hookline.store.base import WebhookFilter
 from hookline.store.pg_counts import QueueCounts
 from hookline.store.pg_queue import PgQueue
 from hookline.store.pg_wakeup import WorkListener
+from hookline.store.skip_floor import SkipFloor
 from hookline.store.sql import migrations, queries
 
 log = logging.getLogger("hookline.store")
@@ -58,6 +59,7 @@ class PostgresStore(PgQueue):
         self._pool: asyncpg.Pool[asyncpg.Record] | None = None
         self._listener: WorkListener | None = None  # LISTENs for new work once a worker waits
         self._counts = QueueCounts()
+        self._skip_floor = SkipFloor()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -148,7 +150,9 @@ class PostgresStore(PgQueue):
 
     async def set_tenant_enabled(self, tenant_id: str, enabled: bool) -> bool:
         """Turn the webhook feature on or off; False if there is no such tenant."""
-        return await self._fetchrow("set_tenant_enabled", tenant_id, enabled) is not None
+        changed = await self._fetchrow("set_tenant_enabled", tenant_id, enabled) is not None
+        self._skip_floor.forget()  # its deliveries may be claimable again
+        return changed
 
     # -- API keys ----------------------------------------------------------------------------
 
@@ -252,6 +256,7 @@ class PostgresStore(PgQueue):
             await self._subscribe(conn, webhook)
             if cancel_pending:
                 await conn.execute(self._q["cancel_pending_deliveries"], webhook.id, now)
+        self._skip_floor.forget()  # enabled again, its deliveries may be claimable again
         return True
 
     async def delete_webhook(self, tenant_id: str, webhook_id: str, now: datetime) -> bool:

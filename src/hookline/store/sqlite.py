@@ -44,9 +44,9 @@ from hookline.store.base import (
     WebhookFilter,
 )
 from hookline.store.json_text import json_text
+from hookline.store.skip_floor import SkipFloor
 from hookline.store.sql import migrations, queries
 from hookline.store.sqlite_publish import PublishQueue
-from hookline.store.sqlite_skip import SkipFloor
 from hookline.store.sqlite_thread import SqliteThread
 
 T = TypeVar("T")

@@ -204,7 +204,8 @@ SET LOCAL synchronous_commit = off
 
 -- name: claim_due
 -- $1 now, $2 limit, $3 lease_until, $4 token, $5 webhook ids to leave out (the engine's full
--- endpoints; usually empty). SKIP LOCKED: concurrent claimers pass over the
+-- endpoints; usually empty), $6 where the read of deliveries_due starts (see skip_floor; the
+-- beginning of time when nothing is skipped). SKIP LOCKED: concurrent claimers pass over the
 -- rows another one is taking; a row taken and committed meanwhile is re-checked against the
 -- WHERE (its lease is now live) and dropped. One round trip: lease, then the details.
 -- "picked" reads deliveries alone, in the order of deliveries_due (see claim_settings), and
@@ -213,7 +214,8 @@ SET LOCAL synchronous_commit = off
 -- queue. (Due rows of dead webhooks are passed over; cancel_orphans cancels them.)
 WITH picked AS MATERIALIZED (
     SELECT d.id FROM deliveries d
-    WHERE d.status IN ('pending', 'delivering') AND d.next_attempt_at <= $1
+    WHERE d.status IN ('pending', 'delivering')
+      AND d.next_attempt_at >= $6 AND d.next_attempt_at <= $1
       AND (d.status = 'pending' OR d.lease_expires_at <= $1)
       AND d.webhook_id <> ALL($5::text[])
       AND (SELECT w.enabled AND w.deleted_at IS NULL AND t.enabled
@@ -230,7 +232,8 @@ WITH picked AS MATERIALIZED (
               d.lease_token, d.next_attempt_at
 )
 SELECT l.id, l.tenant_id, l.webhook_id, l.event_id, l.event, l.trigger, l.attempts,
-       l.lease_token, e.client_cuid, e.body, w.url, w.secret_enc, w.ssl_verification
+       l.lease_token, e.client_cuid, e.body, w.url, w.secret_enc, w.ssl_verification,
+       l.next_attempt_at
 FROM leased l
 JOIN events e ON e.id = l.event_id
 JOIN webhooks w ON w.id = l.webhook_id

@@ -161,7 +161,7 @@ SELECT json_group_array(n) FROM (
 -- The due ids, oldest first, as one JSON array (one step: see sqlite_queue); claim_lease then
 -- leases them in the same transaction. :skip is a JSON array of webhook ids to leave out
 -- (endpoints whose waiting line in the engine is full); :floor, where the read of the due index
--- starts (see sqlite_skip). Also answers the due time of the oldest id.
+-- starts (see skip_floor). Also answers the due time of the oldest id.
 SELECT json_group_array(id), min(next_attempt_at) FROM (
     SELECT d.id, d.next_attempt_at FROM deliveries d
     JOIN webhooks w ON w.id = d.webhook_id
