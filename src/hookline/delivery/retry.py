@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
+from hookline.domain.values import value_object
+
 GROWTH = 4.0
 JITTER = 0.2
 
@@ -25,7 +27,7 @@ class RetryPolicy:
     max_delay: float = 3600.0
 
 
-@dataclass(frozen=True)
+@value_object
 class Outcome:
     """What one attempt tells the policy."""
 

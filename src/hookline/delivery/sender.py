@@ -18,13 +18,14 @@ import logging
 import ssl
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 
 import aiohttp
 
 from hookline import signing
 from hookline.delivery import ssrf
 from hookline.delivery.transport import DestinationRefused
+from hookline.domain.values import value_object
 from hookline.errors import UrlNotAllowed
 
 logger = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ _ERRNO_REASONS = {
 }
 
 
-@dataclass(frozen=True)
+@value_object
 class Attempt:
     """What to send: the URL, the exact body bytes and the per-delivery headers."""
 
@@ -54,7 +55,7 @@ class Attempt:
     ssl_verification: bool = True
 
 
-@dataclass(frozen=True)
+@value_object
 class AttemptResult:
     """How one attempt ended.
 

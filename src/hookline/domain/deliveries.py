@@ -7,6 +7,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from hookline.domain.values import value_object
+
 
 class DeliveryStatus(StrEnum):
     """Where a delivery is in its life. ``pending`` and ``delivering`` are the live ones."""
@@ -45,7 +47,7 @@ class Delivery:
     updated_at: datetime
 
 
-@dataclass(frozen=True)
+@value_object
 class ClaimedDelivery:
     """A delivery a worker holds under a lease, with all it needs to send it."""
 
@@ -64,7 +66,7 @@ class ClaimedDelivery:
     body: bytes
 
 
-@dataclass(frozen=True)
+@value_object
 class AttemptLog:
     """One attempt, as logged (contract section 4)."""
 
@@ -89,7 +91,7 @@ class AttemptLog:
     created_at: datetime
 
 
-@dataclass(frozen=True)
+@value_object
 class Completion:
     """The end of one attempt: the delivery's new state and the attempt's log.
 
@@ -107,7 +109,7 @@ class Completion:
     log: AttemptLog
 
 
-@dataclass(frozen=True)
+@value_object
 class PublishResult:
     """What ``POST /events`` answers for one event."""
 

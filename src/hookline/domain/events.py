@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import orjson
 
 from hookline.domain.times import iso_ms
+from hookline.domain.values import value_object
 
 # One encoder for every body (json.dumps with options builds a new one per call).
 _CANONICAL = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
@@ -154,7 +154,7 @@ def event_body(
     return b"".join((head[:-1], b',"data":', _finite_json(data), b"}"))
 
 
-@dataclass(frozen=True)
+@value_object
 class NewEvent:
     """An accepted event, about to be stored with its deliveries."""
 

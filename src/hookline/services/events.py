@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -13,6 +12,7 @@ from hookline.domain.deliveries import PublishResult
 from hookline.domain.events import NewEvent, event_body
 from hookline.domain.tenants import Permission, Principal
 from hookline.domain.times import Clock, utcnow
+from hookline.domain.values import value_object
 from hookline.domain.webhooks import CLIENT_CUID_MAX, has_control_chars
 from hookline.errors import FieldError, ValidationFailed
 from hookline.ids import IdPrefix, new_id
@@ -25,7 +25,7 @@ IDEMPOTENCY_KEY_MAX = 255
 BATCH_MAX = 1000
 
 
-@dataclass(frozen=True)
+@value_object
 class EventInput:
     """One event as a publisher sent it, parsed by :func:`hookline.domain.events.parse_json`
     (so ``data`` holds no NaN or infinity: the body is written without looking for them)."""
@@ -35,7 +35,7 @@ class EventInput:
     data: Any = None
 
 
-@dataclass(frozen=True)
+@value_object
 class Published:
     """The JSON answer (exactly what was answered the first time, on a replay)."""
 
