@@ -162,3 +162,70 @@ async def test_requests_written_together_get_their_own_answers_and_times(
     for events, _, at in requests:
         assert {due[e.id] for e in events} == {to_epoch_ms(at)}
     assert await count(raw, "deliveries") == 11
+
+
+async def test_events_made_at_their_request_time_are_fanned_out_together_each_due_then(
+    sqlite_store: SqliteStore, sqlite_url: str
+) -> None:
+    """As the event service publishes (each event created at its request's time): the group's
+    deliveries are made by one statement, each due at its own request's time, in order."""
+    raw = RawSql(sqlite_url)
+    tenant = await add_tenant(sqlite_store)
+    await add_webhook(sqlite_store, tenant)
+    await add_webhook(sqlite_store, tenant, client_cuids=("c1",))
+    t0 = utcnow()
+    times = [t0, t0 + timedelta(seconds=1), t0 + timedelta(seconds=2)]
+    requests = [
+        [new_event(tenant, at=times[0]), new_event(tenant, client_cuid="c1", at=times[0])],
+        [new_event(tenant, client_cuid="c2", at=times[1])],
+        [new_event(tenant, client_cuid="c1", at=times[2]) for _ in range(3)],
+    ]
+    statements: list[str] = []
+    held = HeldThread(sqlite_store)
+    assert sqlite_store._conn is not None
+    sqlite_store._conn.set_trace_callback(statements.append)
+    tasks = [
+        asyncio.ensure_future(sqlite_store.publish(events, None, at))
+        for events, at in zip(requests, times, strict=True)
+    ]
+    await asyncio.sleep(0.05)
+    await held.release()
+    outcomes = await asyncio.gather(*tasks)
+    sqlite_store._conn.set_trace_callback(None)
+    assert [[r.deliveries for r in o.results] for o in outcomes] == [[1, 2], [1], [2, 2, 2]]
+    assert sum("INSERT INTO deliveries" in s for s in statements) == 1
+    due = dict(await raw.fetch("SELECT event_id, min(next_attempt_at) FROM deliveries GROUP BY 1"))
+    for events, at in zip(requests, times, strict=True):
+        assert {due[e.id] for e in events} == {to_epoch_ms(at)}
+    made = [row[0] for row in await raw.fetch("SELECT event_id FROM deliveries ORDER BY rowid")]
+    published = [e.id for events in requests for e in events]
+    assert sorted(set(made), key=made.index) == published  # made in the order published
+
+
+async def test_events_that_do_not_get_consecutive_rowids_are_refused_and_not_stored(
+    sqlite_store: SqliteStore, sqlite_url: str
+) -> None:
+    """Once the events table's largest rowid is 2**63 - 1, SQLite picks new rowids at random:
+    the fan-out, which reads the new events back by their rowid range, must then refuse the
+    publish (nothing stored) rather than fan out other events or none."""
+    raw = RawSql(sqlite_url)
+    tenant = await add_tenant(sqlite_store)
+    await add_webhook(sqlite_store, tenant)
+    last = new_event(tenant)
+    await raw.execute(
+        "INSERT INTO events (rowid, id, tenant_id, event, body, created_at) "
+        "VALUES (9223372036854775807, ?, ?, ?, ?, ?)",
+        last.id,
+        tenant.id,
+        last.event,
+        last.body,
+        last.created_at,
+    )
+    events = [new_event(tenant) for _ in range(20)]
+    with pytest.raises(RuntimeError, match="consecutive rowids"):
+        await sqlite_store.publish(events, None, events[0].created_at)
+    assert await count(raw, "events") == 1
+    assert await count(raw, "deliveries") == 0
+    # One event is always its own range (its rowid is the one SQLite reports), random or not.
+    one = await sqlite_store.publish([new_event(tenant)], None, utcnow())
+    assert one.results[0].deliveries == 1

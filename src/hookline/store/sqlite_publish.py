@@ -192,31 +192,39 @@ def publish(
 def _publish_all(
     conn: sqlite3.Connection, requests: list[tuple[list[NewEvent], int]]
 ) -> list[PublishResult]:
-    """Insert the events of ``requests`` (each with its time), then fan them all out in one
-    set-based statement."""
-    events = [(e, now_ms) for group, now_ms in requests for e in group]
+    """Insert the events of ``requests`` (each with its time), then fan them out, set-based,
+    reading them back from the events table."""
+    events = [e for group, _ in requests for e in group]
     # The bodies travel as one BLOB, each row naming its slice (1-based, as substr counts):
     # embedded in the JSON they cost an escape and an unescape of every quote.
     rows = []
     start = 1
-    for e, now_ms in events:
-        size = len(e.body)
-        rows.append(
-            [
-                e.id,
-                e.tenant_id,
-                e.event,
-                e.client_cuid,
-                now_ms,
-                start,
-                size,
-                to_epoch_ms(e.created_at),
-            ]
-        )
-        start += size
-    batch = json_text(rows)  # the fan-out reads the first five fields of each row
-    bodies = b"".join([e.body for e, _ in events])
-    conn.execute(Q["insert_events"], {"events": batch, "bodies": bodies})
-    conn.execute(Q["fan_out_many"], {"events": batch})
-    (counts,) = conn.execute(Q["fanned_out"], {"events": batch}).fetchone()
-    return [PublishResult(e.id, n) for (e, _), n in zip(events, orjson.loads(counts), strict=True)]
+    created_is_now = True  # as the event service makes them: then one fan-out does them all
+    for group, now_ms in requests:
+        for e in group:
+            size = len(e.body)
+            created_ms = to_epoch_ms(e.created_at)
+            created_is_now = created_is_now and created_ms == now_ms
+            rows.append([e.id, e.tenant_id, e.event, e.client_cuid, start, size, created_ms])
+            start += size
+    bodies = b"".join([e.body for e in events])
+    last = conn.execute(Q["insert_events"], {"events": json_text(rows), "bodies": bodies}).lastrowid
+    if last is None:  # sqlite3 sets it after every INSERT
+        raise RuntimeError("SQLite did not report the inserted events' rowids")
+    first = last - len(events) + 1
+    if created_is_now:  # each delivery due at its event's created_at, its request's time
+        conn.execute(Q["fan_out_range"], {"first": first, "last": last, "now": None})
+    else:  # a caller's own times: one fan-out per request, due at its time
+        end = first - 1
+        for group, now_ms in requests:
+            begin, end = end + 1, end + len(group)
+            conn.execute(Q["fan_out_range"], {"first": begin, "last": end, "now": now_ms})
+    inserted = {"first": first, "last": last}
+    counts, first_id, last_id = conn.execute(Q["fanned_out_range"], inserted).fetchone()
+    fanned = orjson.loads(counts)
+    # The range holds exactly these events unless SQLite picked rowids at random, which it
+    # does only once a table's largest rowid is 2**63 - 1; if it ever did, fail (the group is
+    # rolled back) rather than fan out events that are not these.
+    if len(fanned) != len(events) or (first_id, last_id) != (events[0].id, events[-1].id):
+        raise RuntimeError("the events just inserted do not have consecutive rowids")
+    return [PublishResult(e.id, n) for e, n in zip(events, fanned, strict=True)]
