@@ -112,10 +112,16 @@ ON CONFLICT (tenant_id, key) DO UPDATE SET response = excluded.response, created
 -- each body is the slice of the BLOB :bodies that its row names. The rows get consecutive
 -- rowids, in that order (a new row's rowid is one more than the table's largest): the
 -- statements below read them back by that range (sqlite_publish checks that they did).
+-- Why MATERIALIZED (here and in every statement that reads rows of a JSON array): json_each
+-- renders its `value` as text again for every reference to it, and each `->>` then compares
+-- that text with the one it parsed last; with the row stored once, each row is rendered and
+-- parsed once (measured in sqlite3_step: the logs of a completion ~40% fewer instructions).
+-- The WITH goes after INSERT INTO: a statement that starts with WITH is no INSERT to Python's
+-- sqlite3, which then reports no rowcount and no lastrowid.
 INSERT INTO events (id, tenant_id, event, client_cuid, body, created_at)
-SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3,
-       substr(:bodies, value ->> 4, value ->> 5), value ->> 6
-FROM json_each(:events)
+WITH r AS MATERIALIZED (SELECT value AS v FROM json_each(:events))
+SELECT v ->> 0, v ->> 1, v ->> 2, v ->> 3, substr(:bodies, v ->> 4, v ->> 5), v ->> 6
+FROM r
 
 -- name: fan_out_range
 -- The deliveries of the events just inserted (rowids :first..:last), in that order, due at
@@ -204,10 +210,10 @@ SET status = CASE
         THEN c.next_attempt_at ELSE NULL END,
     lease_token = NULL, lease_expires_at = NULL,
     last_status_code = c.last_status_code, last_error = c.last_error, updated_at = :now
-FROM (SELECT value ->> 0 AS id, value ->> 1 AS lease_token, value ->> 2 AS status,
-             value ->> 3 AS attempts, value ->> 4 AS next_attempt_at,
-             value ->> 5 AS last_status_code, value ->> 6 AS last_error
-      FROM json_each(:batch)) AS c
+FROM (WITH r AS MATERIALIZED (SELECT value AS v FROM json_each(:batch))
+      SELECT v ->> 0 AS id, v ->> 1 AS lease_token, v ->> 2 AS status, v ->> 3 AS attempts,
+             v ->> 4 AS next_attempt_at, v ->> 5 AS last_status_code, v ->> 6 AS last_error
+      FROM r) AS c
 WHERE deliveries.id = c.id AND deliveries.lease_token = c.lease_token
 
 -- name: insert_log
@@ -227,13 +233,12 @@ INSERT INTO delivery_logs (id, tenant_id, delivery_id, webhook_id, event_id, eve
                            attempt, trigger, url, request_headers, request_body, status_code,
                            response_headers, response_body, duration_ms, success, error,
                            created_at)
-SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5,
-       value ->> 6, value ->> 7, value ->> 8, value ->> 9, value -> 10,
-       coalesce(value ->> 11, (SELECT CAST(e.body AS TEXT) FROM events e
-                               WHERE e.id = value ->> 4)),
-       value ->> 12, value -> 13, value ->> 14, value ->> 15, value ->> 16, value ->> 17,
-       value ->> 18
-FROM json_each(:logs)
+WITH r AS MATERIALIZED (SELECT value AS v FROM json_each(:logs))
+SELECT v ->> 0, v ->> 1, v ->> 2, v ->> 3, v ->> 4, v ->> 5, v ->> 6, v ->> 7, v ->> 8,
+       v ->> 9, v -> 10,
+       coalesce(v ->> 11, (SELECT CAST(e.body AS TEXT) FROM events e WHERE e.id = v ->> 4)),
+       v ->> 12, v -> 13, v ->> 14, v ->> 15, v ->> 16, v ->> 17, v ->> 18
+FROM r
 
 -- name: release_deliveries
 -- :leases is a JSON array of [id, lease_token].
