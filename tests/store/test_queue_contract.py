@@ -350,6 +350,20 @@ async def test_concurrent_first_uses_of_a_key_publish_once(
 # -- claiming ------------------------------------------------------------------------------------
 
 
+async def test_claimed_bodies_are_the_stored_bytes_exactly(store: Store) -> None:
+    """Whatever bytes a body holds (NUL, bytes that are no UTF-8, none at all), each claimed
+    delivery carries its own event's, exactly, whatever the sizes around it."""
+    tenant = await add_tenant(store)
+    await add_webhook(store, tenant)
+    t0 = utcnow()
+    bodies = [b"", b"\x00", b"\xff\xfe\x00{}", "\u00fc\u2713".encode(), b"x" * 70_000, b"{}"]
+    events = [replace(new_event(tenant, at=t0), body=body) for body in bodies]
+    await store.publish(events, None, t0)
+    claimed = await claim(store, t0, limit=len(bodies) + 1)
+    assert {c.event_id: c.body for c in claimed} == {e.id: e.body for e in events}
+    assert len(claimed) == len(bodies)
+
+
 async def test_claim_takes_due_deliveries_oldest_first(store: Store, raw) -> None:
     tenant = await add_tenant(store)
     webhook = await add_webhook(

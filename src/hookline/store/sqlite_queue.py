@@ -25,6 +25,7 @@ from hookline.domain.times import to_epoch_ms
 from hookline.store.sql import queries
 
 Q = queries("sqlite")
+BODY = 9  # where claimed_details has a row's body size, and claim puts its body
 
 
 @contextmanager
@@ -68,7 +69,8 @@ def claim(
     floor_ms: int,
 ) -> tuple[list[list[Any]], int | None]:
     """Lease up to ``limit`` due deliveries, reading the due index from ``floor_ms``; their
-    ``claimed_details`` arrays, oldest first, and the oldest one's due time."""
+    ``claimed_details`` arrays (each with its body's bytes), oldest first, and the oldest
+    one's due time."""
     params = {"now": now_ms, "limit": limit, "skip": json.dumps(list(skip)), "floor": floor_ms}
     with engine_write(conn):
         ids, oldest = conn.execute(Q["claim_due"], params).fetchone()
@@ -76,8 +78,13 @@ def claim(
             return [], None
         lease = {"ids": ids, "token": token, "lease_until": lease_until_ms, "now": now_ms}
         conn.execute(Q["claim_lease"], lease)
-        (details,) = conn.execute(Q["claimed_details"], {"ids": ids}).fetchone()
+        details, bodies = conn.execute(Q["claimed_details"], {"ids": ids}).fetchone()
     rows: list[list[Any]] = orjson.loads(details)
+    start = 0
+    for row in rows:  # each row's body size, in claimed_details' order: its body, sliced
+        end = start + row[BODY]
+        row[BODY] = bodies[start:end]
+        start = end
     return rows, oldest
 
 

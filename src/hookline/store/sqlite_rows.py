@@ -87,7 +87,7 @@ _TRIGGERS = {trigger.value: trigger for trigger in Trigger}
 
 
 def claimed(row: list[Any]) -> ClaimedDelivery:
-    """One ``claimed_details`` array (the body in hex)."""
+    """One ``claimed_details`` array, its body's bytes in place of its size (sqlite_queue.claim)."""
     (
         delivery_id,
         tenant_id,
@@ -116,7 +116,7 @@ def claimed(row: list[Any]) -> ClaimedDelivery:
         url=url,
         secret_ciphertext=secret_enc,
         ssl_verification=bool(ssl_verification),
-        body=bytes.fromhex(body),
+        body=body,
     )
 
 

@@ -177,14 +177,17 @@ SET status = 'delivering', lease_token = :token, lease_expires_at = :lease_until
 WHERE id IN (SELECT value FROM json_each(:ids))
 
 -- name: claimed_details
--- The leased rows in claim order, as one JSON array of arrays (sqlite_rows.claimed reads them;
--- the body as hex: any bytes, exactly).
+-- The leased rows in claim order, as one JSON array of arrays (sqlite_rows.claimed reads them),
+-- and their bodies, exactly as stored, as one BLOB: each row gives its body's size, in order.
+-- (In the JSON, as hex, each body was written, escaped, parsed and decoded: about half of this
+-- statement's work, measured in instructions.)
 SELECT json_group_array(json_array(id, tenant_id, webhook_id, event_id, event, trigger, attempts,
-                                   lease_token, client_cuid, body, url, secret_enc,
-                                   ssl_verification))
+                                   lease_token, client_cuid, body_size, url, secret_enc,
+                                   ssl_verification)),
+       CAST(group_concat(body, '') AS BLOB)
 FROM (SELECT d.id, d.tenant_id, d.webhook_id, d.event_id, d.event, d.trigger, d.attempts,
-             d.lease_token, e.client_cuid, hex(e.body) AS body, w.url, w.secret_enc,
-             w.ssl_verification
+             d.lease_token, e.client_cuid, length(CAST(e.body AS BLOB)) AS body_size, e.body,
+             w.url, w.secret_enc, w.ssl_verification
       FROM json_each(:ids) j
       JOIN deliveries d ON d.id = j.value
       JOIN events e ON e.id = d.event_id
