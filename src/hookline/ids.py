@@ -37,8 +37,12 @@ _offset = [_POOL_SIZE]  # where its next unused byte is
 # Crockford base32 of every 10-bit value: an id is 13 table look-ups instead of 26 divisions.
 _PAIRS = [a + b for a in _ALPHABET for b in _ALPHABET]
 _TIME = (40, 30, 20, 10, 0)  # the shifts of the time part's 5 pairs
-_RANDOM = (70, 60, 50, 40, 30, 20, 10, 0)  # and of the random part's 8
+_RANDOM_HIGH = (70, 60, 50, 40, 30, 20)  # and of the random part's first 6
 _time_text: list[tuple[int, str]] = [(-1, "")]  # the last millisecond encoded, and its text
+# The ids of one millisecond count up by one (below), so they share the random part's first
+# 60 bits but for one id in a million: its text is kept too (as one tuple, like the time's).
+_high_text: list[tuple[int, str]] = [(-1, "")]
+_PREFIXES = {prefix: prefix.value + "_" for prefix in IdPrefix}  # Enum's .value is slow
 
 
 def _random_bits(count: int) -> int:
@@ -75,8 +79,14 @@ def new_id(prefix: IdPrefix, *, now_ms: int | None = None) -> str:
         masked = ms & ((1 << 48) - 1)
         time_text = "".join([pairs[(masked >> shift) & 1023] for shift in _TIME])
         _time_text[0] = (ms, time_text)
-    random_text = "".join([pairs[(rand >> shift) & 1023] for shift in _RANDOM])
-    return f"{prefix.value}_{time_text}{random_text}"
+    high = rand >> 20
+    known, high_text = _high_text[0]
+    if known != high:
+        high_text = "".join([pairs[(high >> (shift - 20)) & 1023] for shift in _RANDOM_HIGH])
+        _high_text[0] = (high, high_text)
+    return (
+        f"{_PREFIXES[prefix]}{time_text}{high_text}{pairs[(rand >> 10) & 1023]}{pairs[rand & 1023]}"
+    )
 
 
 def looks_like(prefix: IdPrefix, value: str) -> bool:
