@@ -229,3 +229,24 @@ async def test_events_that_do_not_get_consecutive_rowids_are_refused_and_not_sto
     # One event is always its own range (its rowid is the one SQLite reports), random or not.
     one = await sqlite_store.publish([new_event(tenant)], None, utcnow())
     assert one.results[0].deliveries == 1
+
+
+async def test_a_request_written_alone_that_fails_leaves_nothing_and_the_store_writable(
+    sqlite_store: SqliteStore, sqlite_url: str
+) -> None:
+    """A group of one request has no savepoint: its fault rolls the whole transaction back
+    (its key is not kept either), and the next publish is written as usual."""
+    raw = RawSql(sqlite_url)
+    tenant = await add_tenant(sqlite_store)
+    await add_webhook(sqlite_store, tenant)
+    now = utcnow()
+    key = claim_key(tenant, "k", now - timedelta(days=1))
+    good = new_event(tenant, at=now)
+    bad = replace(new_event(tenant, at=now), tenant_id="ten_missing")
+    with pytest.raises(Conflict):
+        await sqlite_store.publish([good, bad], key, now)
+    assert (await count(raw, "events"), await count(raw, "deliveries")) == (0, 0)
+    assert await count(raw, "idempotency_keys") == 0
+    again = await sqlite_store.publish([new_event(tenant, at=now)], key, now)
+    assert again.replayed is None
+    assert [r.deliveries for r in again.results] == [1]

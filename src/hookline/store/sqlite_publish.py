@@ -6,9 +6,11 @@ the previous group was being written. The requests without an idempotency key ar
 together, by the same three statements as one request (every statement is a step that lets go
 of the GIL: see ``sqlite_queue``); if that fails, and for requests with a key, each request runs
 inside its own ``SAVEPOINT``: one that fails is rolled back alone and answered with its error,
-the others commit. No request is answered before the ``COMMIT`` that holds it returned, so a 202
-still means "on disk"; if the ``COMMIT`` itself fails, every request of the group gets the error
-and nothing was stored.
+the others commit. Savepoints are statements too, so there are none where the transaction holds
+nothing else: a group of one request, or of requests without a key written together (if that
+fails, the transaction is rolled back and they are written again, each alone). No request is
+answered before the ``COMMIT`` that holds it returned, so a 202 still means "on disk"; if the
+``COMMIT`` itself fails, every request of the group gets the error and nothing was stored.
 """
 
 from __future__ import annotations
@@ -78,13 +80,10 @@ class PublishQueue:
         if group:
             try:
                 conn.execute("BEGIN IMMEDIATE")
-                alone = group
-                plain = [r for r in group if r.idempotency is None]
-                if len(plain) > 1 and _write_together(conn, plain):
-                    alone = [r for r in group if r.idempotency is not None]
-                for request in alone:
-                    _write_one(conn, request, self.translate)
-                conn.execute("COMMIT")
+                if len(group) == 1:
+                    _write_only(conn, group[0], self.translate)
+                else:
+                    _write_group(conn, group, self.translate)
             except BaseException as exc:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
@@ -104,6 +103,45 @@ class PublishQueue:
         _answer_all(group)
 
 
+def _write_only(
+    conn: sqlite3.Connection, request: _Request, translate: Callable[[BaseException], BaseException]
+) -> None:
+    """A group of one request, in the transaction just begun: committed, or rolled back with
+    the request's own fault as its answer. (No savepoint: each statement is one more time the
+    thread lets go of the GIL and waits to take it back, see sqlite_queue.)"""
+    try:
+        request.outcome = publish(conn, request.events, request.idempotency, request.now_ms)
+    except REQUEST_FAULTS as exc:
+        conn.execute("ROLLBACK")
+        request.outcome, request.error = None, translate(exc)
+        return
+    conn.execute("COMMIT")
+
+
+def _write_group(
+    conn: sqlite3.Connection,
+    group: list[_Request],
+    translate: Callable[[BaseException], BaseException],
+) -> None:
+    """Several requests, in the transaction just begun, then committed: those without an
+    idempotency key together (when that fails, each alone), the others each alone."""
+    plain = [r for r in group if r.idempotency is None]
+    if len(plain) == len(group):
+        # Nothing else in the transaction: if writing them together fails, undo it all.
+        if _write_together(conn, plain, guarded=False):
+            conn.execute("COMMIT")
+            return
+        conn.execute("BEGIN IMMEDIATE")  # rolled back: now each alone
+        alone = group
+    elif len(plain) > 1 and _write_together(conn, plain, guarded=True):
+        alone = [r for r in group if r.idempotency is not None]
+    else:
+        alone = group
+    for request in alone:
+        _write_one(conn, request, translate)
+    conn.execute("COMMIT")
+
+
 def _write_one(
     conn: sqlite3.Connection, request: _Request, translate: Callable[[BaseException], BaseException]
 ) -> None:
@@ -118,17 +156,24 @@ def _write_one(
     conn.execute("RELEASE publish")
 
 
-def _write_together(conn: sqlite3.Connection, requests: list[_Request]) -> bool:
+def _write_together(conn: sqlite3.Connection, requests: list[_Request], *, guarded: bool) -> bool:
     """Write ``requests`` (none with an idempotency key) as one; False, with nothing written,
-    if that fails (each is then written alone, so that only the faulty one is refused)."""
-    conn.execute("SAVEPOINT together")
+    if that fails (each is then written alone, so that only the faulty one is refused).
+    ``guarded``: inside a savepoint, undone alone; else the caller's transaction holds
+    nothing else, and it is rolled back."""
+    if guarded:
+        conn.execute("SAVEPOINT together")
     try:
         results = _publish_all(conn, [(r.events, r.now_ms) for r in requests])
     except REQUEST_FAULTS:
-        conn.execute("ROLLBACK TO together")
-        conn.execute("RELEASE together")
+        if guarded:
+            conn.execute("ROLLBACK TO together")
+            conn.execute("RELEASE together")
+        else:
+            conn.execute("ROLLBACK")
         return False
-    conn.execute("RELEASE together")
+    if guarded:
+        conn.execute("RELEASE together")
     start = 0
     for request in requests:
         end = start + len(request.events)
@@ -200,10 +245,12 @@ def _publish_all(
     rows = []
     start = 1
     created_is_now = True  # as the event service makes them: then one fan-out does them all
+    created, created_ms = None, 0  # the events of a request share their created_at
     for group, now_ms in requests:
         for e in group:
             size = len(e.body)
-            created_ms = to_epoch_ms(e.created_at)
+            if e.created_at is not created:
+                created, created_ms = e.created_at, to_epoch_ms(e.created_at)
             created_is_now = created_is_now and created_ms == now_ms
             rows.append([e.id, e.tenant_id, e.event, e.client_cuid, start, size, created_ms])
             start += size
