@@ -5,7 +5,8 @@ the only connection: no lock contention inside the process, and calls are serial
 order they were made. Writes use ``BEGIN IMMEDIATE`` so a transaction takes the write lock up
 front instead of failing half-way. WAL lets readers in other processes (``hookline key list``
 while ``serve`` runs) read without blocking the writer. ``synchronous=FULL``: a commit is on
-disk before the API answers, which is the promise behind 202.
+disk before the API answers, which is the promise behind 202 (the delivery engine's own writes
+use ``NORMAL``, see ``sqlite_queue.engine_write``; every other write sets ``FULL`` again first).
 """
 
 from __future__ import annotations
@@ -94,7 +95,9 @@ class SqliteStore:
     def _connect(self) -> sqlite3.Connection:
         if self.path.parent and not self.path.parent.exists():
             raise OSError(f"directory {self.path.parent} does not exist")
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, factory=queue.StoreConnection
+        )
         conn.row_factory = sqlite3.Row
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA journal_mode = WAL")
@@ -147,7 +150,7 @@ class SqliteStore:
             "enabled": int(tenant.enabled),
             "created_at": to_epoch_ms(tenant.created_at),
         }
-        await self._run(lambda conn: conn.execute(Q["insert_tenant"], params))
+        await self._count(Q["insert_tenant"], params)
 
     async def get_tenant(self, tenant_id: str) -> Tenant | None:
         row = await self._one(Q["get_tenant"], {"id": tenant_id})
@@ -176,7 +179,7 @@ class SqliteStore:
             "prefix": key.prefix,
             "created_at": to_epoch_ms(key.created_at),
         }
-        await self._run(lambda conn: conn.execute(Q["insert_api_key"], params))
+        await self._count(Q["insert_api_key"], params)
 
     async def find_api_key(self, key_hash: str) -> tuple[ApiKey, Tenant] | None:
         row = await self._one(Q["find_api_key"], {"key_hash": key_hash})
@@ -400,7 +403,7 @@ class SqliteStore:
     # -- history -------------------------------------------------------------------------------
     async def insert_log(self, log: AttemptLog) -> None:
         params = rowmap.log_params(log)
-        await self._run(lambda conn: conn.execute(Q["insert_log"], params))
+        await self._count(Q["insert_log"], params)
 
     async def list_logs(self, tenant_id: str, query: LogFilter) -> list[AttemptLog]:
         terms = listing.log_terms(query, time=_ms, flag=int)
@@ -436,7 +439,7 @@ class SqliteStore:
             "created_at": _ms(delivery.created_at),
             "updated_at": _ms(delivery.updated_at),
         }
-        await self._run(lambda conn: conn.execute(Q["insert_delivery"], params))
+        await self._count(Q["insert_delivery"], params)
         self._work.set()
 
     # -- summaries for the web UI ----------------------------------------------------------------
@@ -475,9 +478,14 @@ class SqliteStore:
     async def _changed(self, sql: str, params: dict[str, Any]) -> bool:
         return await self._count(sql, params) > 0
 
-    async def _count(self, sql: str, params: dict[str, Any]) -> int:
-        count: int = await self._run(lambda c: c.execute(sql, params).rowcount)
-        return count
+    async def _count(self, sql: str, params: dict[str, Any] | tuple[Any, ...]) -> int:
+        """One write statement, its own transaction, committed to disk: rows changed."""
+
+        def run(conn: sqlite3.Connection) -> int:
+            queue.synchronous(conn, full=True)  # (the engine's last write may have set NORMAL)
+            return int(conn.execute(sql, params).rowcount)
+
+        return await self._run(run)
 
 
 def _statements(script: str) -> Iterator[str]:

@@ -31,6 +31,7 @@ from hookline.domain.times import to_epoch_ms
 from hookline.store.base import IdempotencyClaim, PublishOutcome
 from hookline.store.json_text import json_text
 from hookline.store.sql import queries
+from hookline.store.sqlite_queue import synchronous
 
 Q = queries("sqlite")
 GROUP_MAX = 256  # requests per transaction, so a huge queue still commits in steps
@@ -79,6 +80,7 @@ class PublishQueue:
             group, self._pending = self._pending[:GROUP_MAX], self._pending[GROUP_MAX:]
         if group:
             try:
+                synchronous(conn, full=True)  # a 202 means on disk
                 conn.execute("BEGIN IMMEDIATE")
                 if len(group) == 1:
                     _write_only(conn, group[0], self.translate)
