@@ -52,6 +52,7 @@ from hookline.store.sqlite_thread import SqliteThread
 
 T = TypeVar("T")
 Q = queries("sqlite")
+MIN_SQLITE = (3, 38)  # the JSON operators ->> and ->
 BUSY_TIMEOUT_MS = 10_000
 
 
@@ -84,6 +85,13 @@ class SqliteStore:
     async def open(self) -> None:
         if self._conn is not None:
             return
+        if sqlite3.sqlite_version_info < MIN_SQLITE:
+            # The queries use ->> (3.38) and MATERIALIZED (3.35): refuse at the start, clearly,
+            # rather than fail the first publish with a syntax error.
+            raise StoreUnavailable(
+                f"Hookline needs SQLite {'.'.join(map(str, MIN_SQLITE))} or newer; this Python "
+                f"uses SQLite {sqlite3.sqlite_version} (use a newer Python build, or PostgreSQL)"
+            )
         self._thread = SqliteThread()
         try:
             self._conn = await self._thread.submit(self._connect)
