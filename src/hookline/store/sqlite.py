@@ -52,7 +52,7 @@ from hookline.store.sqlite_thread import SqliteThread
 
 T = TypeVar("T")
 Q = queries("sqlite")
-MIN_SQLITE = (3, 38)  # the JSON operators ->> and ->
+MIN_SQLITE = (3, 35)  # MATERIALIZED common table expressions
 BUSY_TIMEOUT_MS = 10_000
 
 
@@ -86,8 +86,8 @@ class SqliteStore:
         if self._conn is not None:
             return
         if sqlite3.sqlite_version_info < MIN_SQLITE:
-            # The queries use ->> (3.38) and MATERIALIZED (3.35): refuse at the start, clearly,
-            # rather than fail the first publish with a syntax error.
+            # Refuse at the start, clearly, rather than fail the first publish with a syntax
+            # error (the queries use MATERIALIZED, SQLite 3.35).
             raise StoreUnavailable(
                 f"Hookline needs SQLite {'.'.join(map(str, MIN_SQLITE))} or newer; this Python "
                 f"uses SQLite {sqlite3.sqlite_version} (use a newer Python build, or PostgreSQL)"
