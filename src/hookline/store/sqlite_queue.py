@@ -5,9 +5,10 @@ batches as one JSON value, so that each is ONE step: Python's sqlite3 lets go of
 every step (every row of a cursor, every row of ``executemany``), and each time the event loop's
 thread takes it in between, the two threads hand it back and forth through the kernel (futex
 wake-ups were ~9 % of ``serve``'s CPU with a step per row). A claim is a JSON array of the due
-ids, an ``UPDATE`` of those ids, and one JSON array of the claimed rows; a batch of completions
-is one ``UPDATE ... FROM json_each`` and one ``INSERT ... SELECT FROM json_each`` of the logs;
-a release is one statement. The same rule holds for publishing (``sqlite_publish``).
+ids, an ``UPDATE`` of those ids, and one JSON array of the claimed rows (their bodies beside it,
+as one BLOB); a batch of completions is one ``UPDATE ... FROM json_each`` and one
+``INSERT ... SELECT FROM json_each`` of the logs; a release is one statement. The same rule
+holds for publishing (``sqlite_publish``).
 """
 
 from __future__ import annotations
