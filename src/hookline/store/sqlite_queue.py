@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import orjson
@@ -48,9 +48,10 @@ def synchronous(conn: sqlite3.Connection, *, full: bool) -> None:
 
 
 @contextmanager
-def write(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """One write transaction, taking the write lock up front, committed to disk."""
-    synchronous(conn, full=True)
+def write(conn: sqlite3.Connection, *, full: bool = True) -> Iterator[sqlite3.Connection]:
+    """One write transaction, taking the write lock up front, committed to disk (``full``;
+    see :func:`engine_write` for the other)."""
+    synchronous(conn, full=full)
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield conn
@@ -60,8 +61,7 @@ def write(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     conn.execute("COMMIT")
 
 
-@contextmanager
-def engine_write(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+def engine_write(conn: sqlite3.Connection) -> AbstractContextManager[sqlite3.Connection]:
     """A write of the delivery engine's (claim, complete, release): committed without waiting
     for the disk (``synchronous=NORMAL``; the WAL reaches the disk with the next ``FULL``
     commit or checkpoint). Every other write sets ``FULL`` again first (:func:`write`, and
@@ -73,14 +73,7 @@ def engine_write(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     the lease expires. At-least-once either way; events and their deliveries (what a 202
     promises) are still written with ``synchronous=FULL``.
     """
-    synchronous(conn, full=False)
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
+    return write(conn, full=False)
 
 
 def claim(
