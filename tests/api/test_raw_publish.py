@@ -1,14 +1,16 @@
 """The raw publish endpoint answers exactly as the documented FastAPI routes do.
 
 ``create_app`` answers ``POST /api/internal/events[/batch]`` with
-:class:`~hookline.api.publishing.RawPublish`, in front of FastAPI's routing. Every request here
-goes to that app and to the same app without it (so to the FastAPI routes), on the same
-services, and both answers must match: status, envelope, and the headers clients rely on.
+:class:`~hookline.api.publishing.RawPublish`, ahead of FastAPI's middleware stack and routing.
+Every request here goes to that app and to the same app without it (so to the FastAPI
+routes), on the same services, and both answers must match: status, envelope, and the headers
+clients rely on.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator
 
 import httpx
@@ -28,10 +30,9 @@ HEADERS_COMPARED = ("content-type", "www-authenticate", "idempotent-replayed", "
 async def both(services: Services) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient]]:
     """A client of the app as served (raw), and one of the app without the raw endpoint."""
     raw_app = create_app(services)
-    assert RawPublish in [m.cls for m in raw_app.user_middleware]
+    assert isinstance(raw_app.raw_publish, RawPublish)
     routed_app = create_app(services)
-    # Before the first request: Starlette builds its middleware stack then.
-    routed_app.user_middleware = [m for m in routed_app.user_middleware if m.cls is not RawPublish]
+    routed_app.raw_publish = None
     async with (
         httpx.AsyncClient(transport=httpx.ASGITransport(app=raw_app), base_url="http://t") as raw,
         httpx.AsyncClient(
@@ -174,3 +175,21 @@ async def test_other_methods_and_paths_go_on_to_fastapi(both, acme):
     trailing = await raw.post(EVENTS + "/", json={}, headers=acme.publisher)
     assert trailing.status_code != 202
     assert "/api/internal/events" in (await raw.get("/openapi.json")).json()["paths"]
+
+
+async def test_a_bug_is_a_logged_500_as_on_every_other_route(both, acme, services, caplog):
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("boom: internal detail")
+
+    services.events.publish = broken  # type: ignore[method-assign]
+    with caplog.at_level(logging.ERROR, logger="hookline.api"):
+        response = await same_answer(
+            both, EVENTS, json={"event": "ReportPublished"}, headers=acme.publisher
+        )
+    assert (response.status_code, error_code(response)) == (500, "internal_error")
+    assert "boom" not in response.text
+    records = [r for r in caplog.records if r.name == "hookline.api"]
+    assert len(records) == 2  # one per app: the raw endpoint's and FastAPI's
+    for record in records:
+        assert record.getMessage() == "internal error on POST /api/internal/events"
+    assert acme.publisher["Authorization"].split()[1] not in caplog.text

@@ -200,10 +200,19 @@ class UnexpectedErrors:
         except ClientDisconnect:
             return  # the client hung up mid-request: nobody is left to answer, nothing broke
         except Exception:
-            # Method and path only: bodies and headers may carry API keys and secrets.
-            path = loggable_path(str(scope.get("path", "")))
-            log.exception("internal error on %s %s", scope.get("method"), path)
+            log_internal_error(scope)
             if started:
                 raise
-            response = error_response(500, "internal_error", "internal error")
-            await response(scope, receive, send)
+            await internal_error(scope, receive, send)
+
+
+def log_internal_error(scope: Scope) -> None:
+    """Log the exception being handled, with the request's method and path only: bodies and
+    headers may carry API keys and secrets."""
+    path = loggable_path(str(scope.get("path", "")))
+    log.exception("internal error on %s %s", scope.get("method"), path)
+
+
+async def internal_error(scope: Scope, receive: Receive, send: Send) -> None:
+    """Answer 500 ``internal_error`` (nothing about the bug itself)."""
+    await error_response(500, "internal_error", "internal error")(scope, receive, send)

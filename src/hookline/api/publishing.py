@@ -1,7 +1,7 @@
 """Publishing events, the hot path: one request in, :class:`Published` out, no framework.
 
-Both ways in call :func:`accept`: the raw ASGI endpoint (:class:`RawPublish`, mounted in front
-of FastAPI's routing by :func:`hookline.api.app.create_app`, which answers every
+Both ways in call :func:`accept`: the raw ASGI endpoint (:class:`RawPublish`, called ahead of
+FastAPI by :class:`hookline.api.app.HooklineApp`, which answers every
 ``POST /api/internal/events[/batch]`` in production) and the FastAPI routes of
 :mod:`hookline.api.routes.events` (which document the endpoints in the OpenAPI document and
 answer only when the raw endpoint is not mounted). So the checks, their order and their errors
@@ -10,9 +10,8 @@ not a JSON object, 400 ``validation_error`` naming each field, and the service's
 the answer, so that a replay under the same ``Idempotency-Key`` is byte for byte the first.
 
 Why raw: measured, FastAPI's middleware stack and routing took more of the serve process than
-the route itself did. What the raw endpoint leaves to the middlewares around it is the same as
-before: 413 (``RequestSizeLimit``: a declared length before anything runs, a streamed body as
-it is read) and 500 (``UnexpectedErrors``).
+the route itself did. The raw endpoint answers 413 and 500 itself, as the app's middlewares
+(``RequestSizeLimit``, ``UnexpectedErrors``) do for every other route.
 """
 
 from __future__ import annotations
@@ -22,10 +21,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import ClientDisconnect, Request
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from hookline.api.deps import check_json_media_type, parse_json_object
-from hookline.api.errors import hookline_error_response
+from hookline.api.errors import hookline_error_response, internal_error, log_internal_error
+from hookline.api.limits import declared_length, too_large
 from hookline.domain.tenants import Principal
 from hookline.errors import FieldError, HooklineError, ValidationFailed, WebhooksDisabled
 from hookline.runtime import Services
@@ -123,25 +123,54 @@ def batch_items(body: dict[str, Any]) -> list[EventInput]:
 
 
 class RawPublish:
-    """Pure ASGI middleware answering ``POST /api/internal/events[/batch]`` itself.
+    """The ASGI endpoint of ``POST /api/internal/events[/batch]``, called by
+    :class:`hookline.api.app.HooklineApp` ahead of FastAPI's middleware stack.
 
-    Every other request (other paths, other methods, a ``root_path``) goes on to the app.
+    So it does itself what that stack does for every other route: 413 for a body over
+    ``max_body`` (a declared length before anything runs, a streamed body as it is read), 500
+    ``internal_error`` for a bug (logged with the method and path only), and nothing at all
+    for a client that hung up.
     """
 
-    def __init__(self, app: ASGIApp, services: Services) -> None:
-        self.app = app
+    def __init__(self, services: Services, max_body: int) -> None:
         self.services = services
+        self.max_body = max_body
+
+    @staticmethod
+    def handles(scope: Scope) -> bool:
+        """A request of this endpoint's (not one with a ``root_path``: that goes to FastAPI)."""
+        return (
+            scope["type"] == "http"
+            and scope.get("path") in RAW_PATHS
+            and scope["method"] == "POST"
+            and not scope.get("root_path")
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path")
-        if (
-            scope["type"] != "http"
-            or path not in RAW_PATHS
-            or scope["method"] != "POST"
-            or scope.get("root_path")
-        ):
-            await self.app(scope, receive, send)
-            return
+        answering = False
+
+        async def answer(message: Message) -> None:
+            nonlocal answering
+            answering = True
+            await send(message)
+
+        try:
+            await self._answer(scope, receive, answer)
+        except ClientDisconnect:
+            return  # nobody is left to answer, nothing broke
+        except _BodyTooLarge:
+            if answering:
+                raise
+            await too_large(scope, receive, send)
+        except Exception:
+            log_internal_error(scope)
+            if answering:
+                raise
+            await internal_error(scope, receive, send)
+
+    async def _answer(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if declared_length(scope) > self.max_body:
+            raise _BodyTooLarge()
         authorization = content_type = idempotency_key = None
         # Starlette's Headers.get: the first of repeated names, decoded as latin-1.
         for name, value in scope["headers"]:
@@ -153,21 +182,27 @@ class RawPublish:
                     content_type = value.decode("latin-1")
             elif name == b"idempotency-key" and idempotency_key is None:
                 idempotency_key = value.decode("latin-1")
+        limit = self.max_body
 
         async def read_body() -> bytes:
             chunks = []
+            size = 0
             while True:
                 message = await receive()
                 if message["type"] == "http.disconnect":
-                    raise ClientDisconnect()  # UnexpectedErrors ends the request quietly
-                chunks.append(message.get("body", b""))
+                    raise ClientDisconnect()
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > limit:
+                    raise _BodyTooLarge()
+                chunks.append(chunk)
                 if not message.get("more_body", False):
                     return b"".join(chunks)
 
         try:
             published = await accept(
                 self.services,
-                batch=path == BATCH,
+                batch=scope["path"] == BATCH,
                 authorization=authorization,
                 content_type=content_type,
                 idempotency_key=idempotency_key,
@@ -183,3 +218,7 @@ class RawPublish:
             headers.insert(0, _REPLAYED)
         await send({"type": "http.response.start", "status": 202, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+class _BodyTooLarge(Exception):
+    """The request body is over the limit (answered 413 by :class:`RawPublish`)."""
