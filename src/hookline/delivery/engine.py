@@ -213,12 +213,12 @@ class Engine:
         timed_out = False
         now = None
         try:
-            attempt, result = await self._attempt(claimed)
+            request_headers, result = await self._attempt(claimed)
             timed_out = result.timed_out
             now = self._clock()
             completion = outcome.complete(
                 claimed,
-                self._sender.request_headers(attempt),
+                request_headers,
                 result,
                 self._policy,
                 self._rng,
@@ -238,12 +238,13 @@ class Engine:
                 self._unblocked.set()
             self._slot_freed.set()
 
-    async def _attempt(self, claimed: ClaimedDelivery) -> tuple[Attempt, AttemptResult]:
+    async def _attempt(self, claimed: ClaimedDelivery) -> tuple[dict[str, str], AttemptResult]:
+        """The headers of the attempt (as sent, or as they would have been) and its result."""
         try:
             secret = self._secret(claimed)
         except SecretBoxError:
             attempt = Attempt(claimed.url, claimed.body, {}, claimed.ssl_verification)
-            return attempt, AttemptResult(
+            return self._sender.request_headers(attempt), AttemptResult(
                 success=False,
                 error="Failed to call webhook: the webhook secret cannot be decrypted "
                 "(is HOOKLINE_SECRET_KEY the same in every process?)",
@@ -257,7 +258,8 @@ class Engine:
             body=claimed.body,
         )
         attempt = Attempt(claimed.url, claimed.body, headers, claimed.ssl_verification)
-        return attempt, await self._sender.send(attempt)
+        sent = self._sender.request_headers(attempt)
+        return sent, await self._sender.send(attempt, sent)
 
     def _secret(self, claimed: ClaimedDelivery) -> str | None:
         if claimed.secret_ciphertext is None:

@@ -149,11 +149,17 @@ class Sender:
             names[name.lower()] = name
         return headers
 
-    async def send(self, attempt: Attempt) -> AttemptResult:
-        """Makes one attempt. Never raises; only cancellation passes through."""
+    async def send(self, attempt: Attempt, headers: dict[str, str] | None = None) -> AttemptResult:
+        """Makes one attempt. Never raises; only cancellation passes through.
+
+        ``headers``: what :meth:`request_headers` answers for ``attempt``, when the caller
+        has it already (to log them); computed here otherwise.
+        """
         started = time.perf_counter()
+        if headers is None:
+            headers = self.request_headers(attempt)
         try:
-            return await self._send(attempt, started)
+            return await self._send(attempt, headers, started)
         except Exception as exc:
             logger.exception("unexpected error delivering to %s", attempt.url)
             return _failure(started, f"unexpected error: {type(exc).__name__}")
@@ -185,7 +191,9 @@ class Sender:
         self._vetted[url] = verdict
         return verdict
 
-    async def _send(self, attempt: Attempt, started: float) -> AttemptResult:
+    async def _send(
+        self, attempt: Attempt, headers: dict[str, str], started: float
+    ) -> AttemptResult:
         host, refusal = self._vet(attempt.url)
         if refusal is not None:
             return _failure(started, refusal, refused=True)
@@ -193,7 +201,7 @@ class Sender:
             async with self._session.post(
                 attempt.url,
                 data=attempt.body,
-                headers=self.request_headers(attempt),
+                headers=headers,
                 allow_redirects=False,
                 timeout=self._client_timeout,
                 ssl=attempt.ssl_verification,

@@ -81,7 +81,8 @@ class WebhookTester:
             body=body,
         )
         attempt = Attempt(url, body, headers, ssl_verification)
-        result = await self._sender.send(attempt)
+        sent = self._sender.request_headers(attempt)
+        result = await self._sender.send(attempt, sent)
         log = attempt_log(
             tenant_id=principal.tenant.id,
             delivery_id=None,
@@ -92,7 +93,7 @@ class WebhookTester:
             attempt=1,
             trigger=Trigger.TEST,
             url=url,
-            request_headers=self._sender.request_headers(attempt),
+            request_headers=sent,
             body=body,
             result=result,
             now=self._clock(),
