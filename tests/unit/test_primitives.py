@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import random
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from hookline.domain import times
 from hookline.domain.paging import decode_cursor, encode_cursor, page_of
-from hookline.domain.times import from_epoch_ms, iso_ms, to_epoch_ms
+from hookline.domain.times import from_epoch_ms, iso_ms, to_epoch_ms, utcnow
 from hookline.ids import IdPrefix, looks_like, new_id
 from hookline.secretbox import SecretBox, SecretBoxError
 
@@ -40,6 +42,26 @@ def test_page_of_sets_cursor_only_when_more_rows_exist() -> None:
     last = page_of(rows, 3, lambda r: r)
     assert last.items == rows
     assert last.next_cursor is None
+
+
+def test_utcnow_is_the_clock_truncated_to_the_millisecond(monkeypatch: pytest.MonkeyPatch) -> None:
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    year_2242 = 2**33 * 1000
+    rng = random.Random(7)
+    samples = [0, 1, 999, 1_764_000_000_123, year_2242 - 1]
+    samples += [rng.randrange(year_2242) for _ in range(20_000)]
+    for ms in samples:
+        for extra_ns in (0, 999_999):  # anywhere inside the millisecond
+            monkeypatch.setattr(times.time, "time_ns", lambda ms=ms, e=extra_ns: ms * 10**6 + e)
+            now = utcnow()
+            assert now == epoch + timedelta(milliseconds=ms), ms
+            assert now.tzinfo is UTC
+            assert to_epoch_ms(now) == ms
+
+
+def test_utcnow_reads_the_system_clock() -> None:
+    before = datetime.now(UTC) - timedelta(milliseconds=1)
+    assert before <= utcnow() <= datetime.now(UTC)
 
 
 def test_times_are_iso_with_milliseconds_and_z() -> None:
