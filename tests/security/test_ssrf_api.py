@@ -417,7 +417,7 @@ async def test_public_destinations_are_accepted(shared, acme, monkeypatch, url):
 
     sent: list[str] = []
 
-    async def send(attempt: Any) -> AttemptResult:
+    async def send(attempt: Any, headers: Any = None) -> AttemptResult:
         sent.append(attempt.url)
         return AttemptResult(success=True, status_code=204)
 
