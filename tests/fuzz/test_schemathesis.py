@@ -31,6 +31,7 @@ from tests.fuzz.server import LiveApi, live_api
 EXAMPLES_ENV = "HOOKLINE_FUZZ_EXAMPLES"
 EXAMPLES = int(os.environ.get(EXAMPLES_ENV) or "12")
 STATEFUL_STEPS = 12
+STATEFUL_RUNS = 3  # runs until one has chained a created webhook's id (the first derandomized)
 
 # "Valid by the schema, so it must be accepted" cannot hold here: the schema cannot say which
 # event names the catalogue holds or which URLs pass the SSRF policy (400 for those is right).
@@ -149,20 +150,31 @@ def test_stateful(live: LiveApi, schema: Any) -> None:
                 transport_kwargs=kwargs,
             )
 
+    def chained() -> list[str]:
+        return [k for k in counter if "{id}" in k and k.endswith((" 200", " 204"))]
+
     # No shrinking: a failing scenario is reported as found, without replaying it.
     settings = hypothesis.settings(
         _settings(EXAMPLES),
         stateful_step_count=STATEFUL_STEPS,
         phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate],
     )
-    try:
-        Machine.run(settings=settings)
-    except hypothesis.errors.FlakyStrategyDefinition as exc:
-        # schemathesis's stateful generation adapts to what the server answered (the ids in
-        # its bundles, what earlier steps stored), so in long runs Hypothesis can meet a known
-        # prefix that now draws differently, and stops there. Not a finding about the API:
-        # every step before it was checked (a failed check raises FailureGroup instead).
-        print(f"stateful run stopped early after {counter['steps']} steps: {exc}"[:500])
+    for run in range(STATEFUL_RUNS):
+        if run:
+            # The derandomized run drew no chain (seen once in about ten full runs: 142 steps
+            # without a 201 for a create, the draws following the server's answers): the next
+            # runs draw from other seeds, so the chained steps are still checked.
+            settings = hypothesis.settings(settings, derandomize=False)
+            print(f"stateful run {run + 1}: nothing chained yet, drawing from another seed")
+        try:
+            Machine.run(settings=settings)
+        except hypothesis.errors.FlakyStrategyDefinition as exc:
+            # schemathesis's stateful generation adapts to what the server answered (the ids
+            # in its bundles, what earlier steps stored), so in long runs Hypothesis can meet
+            # a known prefix that now draws differently, and stops there. Not a finding about
+            # the API: every step before it was checked (a failed check raises FailureGroup).
+            print(f"stateful run stopped early after {counter['steps']} steps: {exc}"[:500])
+        if chained():
+            break
     print("\n".join(f"{n:5d} {k}" for k, n in sorted(counter.items())))  # shown with -s
-    chained = [k for k in counter if "{id}" in k and k.endswith((" 200", " 204"))]
-    assert chained, "no step reached a webhook created earlier in the run"
+    assert chained(), f"no step reached a webhook created earlier in {STATEFUL_RUNS} runs"
