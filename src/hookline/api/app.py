@@ -37,9 +37,9 @@ class HooklineApp(FastAPI):
 
     Measured under single-event ingest (wrk, 64 connections, no webhook): entering FastAPI and
     Starlette and the five middlewares around the routes (each wrapping ``send``) took 17 % of
-    the event loop's CPU per request (135 us with them, 112 us without). :class:`RawPublish` does itself what
-    that stack did for it (the body limit, the 500 for a bug); every other request, and the
-    publish paths when ``raw_publish`` is None, go through FastAPI as before.
+    the event loop's CPU per request (135 us with them, 112 us without). :class:`RawPublish`
+    does itself what that stack did for it (the body limit, the 500 for a bug); every other
+    request, and the publish paths when ``raw_publish`` is None, go through FastAPI as before.
     """
 
     raw_publish: RawPublish | None = None
