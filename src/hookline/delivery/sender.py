@@ -156,9 +156,9 @@ class Sender:
         has it already (to log them); computed here otherwise.
         """
         started = time.perf_counter()
-        if headers is None:
-            headers = self.request_headers(attempt)
         try:
+            if headers is None:
+                headers = self.request_headers(attempt)
             return await self._send(attempt, headers, started)
         except Exception as exc:
             logger.exception("unexpected error delivering to %s", attempt.url)
