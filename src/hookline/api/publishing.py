@@ -21,7 +21,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import ClientDisconnect, Request
-from starlette.types import Message, Receive, Scope, Send
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from hookline.api.deps import check_json_media_type, parse_json_object
 from hookline.api.errors import hookline_error_response, internal_error, log_internal_error
@@ -147,28 +148,26 @@ class RawPublish:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        answering = False
-
-        async def answer(message: Message) -> None:
-            nonlocal answering
-            answering = True
-            await send(message)
-
+        # The answer is worked out first and sent after, so every failure comes before a
+        # response has started, and no wrapper has to watch ``send`` to know.
         try:
-            await self._answer(scope, receive, answer)
+            answer = await self._answer(scope, receive)
         except ClientDisconnect:
             return  # nobody is left to answer, nothing broke
         except _BodyTooLarge:
-            if answering:
-                raise
             await too_large(scope, receive, send)
+            return
         except Exception:
             log_internal_error(scope)
-            if answering:
-                raise
             await internal_error(scope, receive, send)
+            return
+        if isinstance(answer, Published):
+            await _accepted(answer, send)
+        else:
+            await answer(scope, receive, send)
 
-    async def _answer(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _answer(self, scope: Scope, receive: Receive) -> Published | Response:
+        """What was published, or the error's answer (a HooklineError's, as on every route)."""
         if declared_length(scope) > self.max_body:
             raise _BodyTooLarge()
         authorization = content_type = idempotency_key = None
@@ -209,15 +208,18 @@ class RawPublish:
                 read_body=read_body,
             )
         except HooklineError as exc:
-            response = hookline_error_response(Request(scope), exc)
-            await response(scope, receive, send)
-            return
-        body = published.body.encode("utf-8")
-        headers = [(b"content-length", str(len(body)).encode("ascii")), (b"content-type", _JSON)]
-        if published.replayed:
-            headers.insert(0, _REPLAYED)
-        await send({"type": "http.response.start", "status": 202, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+            return hookline_error_response(Request(scope), exc)
+        return published
+
+
+async def _accepted(published: Published, send: Send) -> None:
+    """The 202, with the service's JSON text as it is (byte for byte on a replay)."""
+    body = published.body.encode("utf-8")
+    headers = [(b"content-length", str(len(body)).encode("ascii")), (b"content-type", _JSON)]
+    if published.replayed:
+        headers.insert(0, _REPLAYED)
+    await send({"type": "http.response.start", "status": 202, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 class _BodyTooLarge(Exception):
