@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
+from hookline.delivery import slots as slots_module
 from hookline.delivery.slots import GIVE_BACK, START, WAIT, Slots
 from hookline.domain.deliveries import ClaimedDelivery, Trigger
 from hookline.domain.times import utcnow
@@ -128,3 +131,19 @@ def test_credit_is_free_slots_whatever_waits() -> None:
     assert len(drained) == 5
     assert slots.waiting == 0
     assert slots.skipped_webhooks() == []
+
+
+def test_endpoints_are_told_apart_the_same_once_the_url_cache_is_full(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(slots_module, "_KEYS_MAX", 3)
+    slots = Slots(concurrency=100, per_endpoint=2, lease_margin=2.0)
+    hosts = ["a", "b", "c", "d", "e"]  # more URLs than the cache holds: it is emptied once
+    for _ in range(2):
+        for host in hosts:
+            assert slots.admit(delivery(0, host), LEASE, NOW).decision == START
+    # Each host is still its own endpoint with its own cap of 2 (the cache never mixed them).
+    for host in hosts:
+        assert slots.admit(delivery(1, host), LEASE, NOW).decision == WAIT
+    assert slots.in_flight == 10
+    assert len(slots._keys) <= 3

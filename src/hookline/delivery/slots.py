@@ -29,6 +29,7 @@ from hookline.domain.deliveries import ClaimedDelivery
 
 _Waiting = tuple[ClaimedDelivery, datetime]  # a delivery and the end of its lease
 START, WAIT, GIVE_BACK = "start", "wait", "give back"
+_KEYS_MAX = 10_000
 
 
 class Admitted(NamedTuple):
@@ -69,6 +70,7 @@ class Slots:
         self.waiting = 0
         self._stalled_in_flight = 0
         self._unblocked = False
+        self._keys: dict[str, str] = {}  # url -> endpoint_of(url): webhooks are few
 
     # -- what the claim loop asks ------------------------------------------------------------
     def credit(self) -> int:
@@ -86,7 +88,11 @@ class Slots:
         """Take one claimed delivery: START it now on its endpoint, let it WAIT, or GIVE_BACK
         (its endpoint's line is long past full: a store that cannot skip webhooks keeps handing
         them out; or its lease is too short to wait)."""
-        key = endpoint_of(delivery.url)
+        key = self._keys.get(delivery.url)
+        if key is None:
+            if len(self._keys) >= _KEYS_MAX:
+                self._keys.clear()
+            key = self._keys[delivery.url] = endpoint_of(delivery.url)
         endpoint = self._endpoints.get(key)
         if endpoint is None:
             endpoint = self._endpoints[key] = _Endpoint()
