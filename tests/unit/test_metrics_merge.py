@@ -18,7 +18,8 @@ def families(exposition: bytes) -> set[str]:
 
 def test_engine_families_are_only_the_engines() -> None:
     child = Metrics()
-    child.attempts.labels("success").inc(3)
+    for _ in range(3):
+        child.attempts.record("success", 0.01)
     child.events_published.inc()
     reported = child.engine_families()
     assert b'hookline_attempts_total{outcome="success"} 3.0' in reported
@@ -32,7 +33,8 @@ def test_engine_families_are_only_the_engines() -> None:
 
 def test_a_reported_exposition_replaces_the_api_process_engine_families() -> None:
     child = Metrics()
-    child.attempts.labels("failure").inc(2)
+    for _ in range(2):
+        child.attempts.record("failure", 0.5)
     parent = Metrics()
     parent.events_published.inc(5)
     before = parent.render()

@@ -88,7 +88,6 @@ class Engine:
         self._unblocked = asyncio.Event()
         self._stop = asyncio.Event()
         self._secrets: dict[tuple[str, str], str] = {}
-        self._attempt_counters: dict[str, Any] = {}
         # Read when scraped: setting it twice per attempt cost a lock each time.
         metrics.in_flight.set_function(lambda: self._slots.in_flight)
         self.running = False
@@ -275,11 +274,7 @@ class Engine:
 
     def _record(self, result: AttemptResult) -> None:
         kind = "success" if result.success else ("refused" if result.refused else "failure")
-        counter = self._attempt_counters.get(kind)
-        if counter is None:  # labels() looks its child up each time; keep the three we use
-            counter = self._attempt_counters[kind] = self._metrics.attempts.labels(kind)
-        counter.inc()
-        self._metrics.attempt_seconds.observe(result.duration_ms / 1000)
+        self._metrics.attempts.record(kind, result.duration_ms / 1000)
 
     async def _give_back(self) -> None:
         """At stop, waiting deliveries go back to the queue, due now (their leases would free
