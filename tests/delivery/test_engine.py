@@ -374,6 +374,54 @@ async def test_an_endpoint_unblocked_during_a_claim_is_claimed_again_at_once(
     assert len(receiver.requests) == 200
 
 
+async def test_a_freed_slot_goes_to_the_next_waiting_delivery_in_the_same_task(
+    hookline: Hookline, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 8 slots for the one endpoint: most of the 60 deliveries wait in its line, and each
+    # attempt that ends goes on with the next one rather than starting a task for it.
+    engine = hookline.services.engine
+    launched = [0]
+    real_launch = engine._launch
+
+    def counting_launch(delivery: Any, endpoint: str) -> None:
+        launched[0] += 1
+        real_launch(delivery, endpoint)
+
+    monkeypatch.setattr(engine, "_launch", counting_launch)
+    receiver.reply(stall=0.02)
+    await hookline.webhook(receiver.url())
+    items = [EventInput("ReportPublished", None, {"n": n}) for n in range(60)]
+    await hookline.services.events.publish_batch(hookline.admin, items)
+    done = await eventually(
+        lambda: _when_all(hookline.deliveries(status=DeliveryStatus.SUCCEEDED, limit=100), 60)
+    )
+    assert len(done) == 60
+    sent = [r.headers["x-hookline-delivery"] for r in receiver.requests]
+    assert sorted(sent) == sorted(d.id for d in done)  # each once
+    assert launched[0] < 30  # (one task per attempt would be 60)
+    await eventually(lambda: engine._slots.in_flight == 0 and not engine._tasks)
+
+
+async def test_a_cancelled_attempt_hands_the_freed_slot_to_a_task_of_its_own(
+    hookline: Hookline, receiver: Receiver
+) -> None:
+    engine = hookline.services.engine
+    receiver.reply(stall=0.3)
+    await hookline.webhook(receiver.url())
+    items = [EventInput("ReportPublished", None, {"n": n}) for n in range(12)]
+    await hookline.services.events.publish_batch(hookline.admin, items)
+    await eventually(lambda: len(receiver.requests) == 8)  # the endpoint's 8 slots; 4 wait
+    assert engine._slots.waiting == 4
+    next(iter(engine._tasks)).cancel()
+    # The 4 waiting ones are all sent (one of them on the cancelled attempt's slot), and
+    # every slot comes back: nothing is left holding a slot it will never give back.
+    await eventually(
+        lambda: len({r.headers["x-hookline-delivery"] for r in receiver.requests}) == 12, timeout=3
+    )
+    await eventually(lambda: engine._slots.in_flight == 0, timeout=3)
+    assert engine._slots.waiting == 0
+
+
 async def test_nul_bytes_in_an_answer_are_logged_and_do_not_sink_other_outcomes(
     hookline: Hookline, receivers: Receivers
 ) -> None:
