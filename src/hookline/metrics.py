@@ -92,8 +92,9 @@ class AttemptTally(Collector):
 
     prometheus_client's Counter and Histogram take a lock on every update; for the two
     updates of every attempt that was measured at ~2 % of the delivery engine's event loop.
-    Only the engine's thread records; a scrape from another thread may see one attempt counted
-    in one family and not yet in the other. No ``_created`` samples.
+    The engine's event loop records, and ``/metrics`` is answered on that loop too; a scrape
+    from another thread would at worst see an attempt in one family and not yet in the other
+    (it copies the outcomes first, so a new one cannot break it). No ``_created`` samples.
     """
 
     def __init__(self, bounds: tuple[float, ...]) -> None:
@@ -114,7 +115,7 @@ class AttemptTally(Collector):
             "Delivery attempts by outcome (success, failure, refused).",
             labels=["outcome"],
         )
-        for outcome, count in self._outcomes.items():  # first seen first, as Counter does
+        for outcome, count in list(self._outcomes.items()):  # first seen first, as Counter does
             counter.add_metric([outcome], count)
         yield counter
         cumulative = list(accumulate(self._buckets))
