@@ -185,6 +185,14 @@ Run time {extra["duration_s"]:.0f} s of a {extra["budget_s"]:.0f} s budget; scal
 ## How each scenario measures
 
 {methods}
+
+## Comparing two builds despite the noise
+
+On a shared machine these figures move by a third within minutes, more than most changes
+make. `python -m bench.instructions` counts instructions instead (callgrind, so ~1 % apart
+for the same build): `serve` drains 2,000 deliveries with everything already published, and
+it prints the instructions per delivery of the event loop and of the SQLite thread
+(`--phase publish`: per event published). Run it on each build and compare.
 """
     path.write_text(text)
 
