@@ -17,7 +17,11 @@ MAX_BODY_BYTES = 1024 * 1024
 
 def declared_length(scope: Scope) -> int:
     """The request's ``Content-Length``, 0 when absent or malformed."""
-    value = Headers(scope=scope).get("content-length", "")
+    return length_of(Headers(scope=scope).get("content-length", ""))
+
+
+def length_of(value: str) -> int:
+    """A ``Content-Length`` header's value as a number, 0 when empty or malformed."""
     # A malformed length is the server's to refuse (h11/httptools do); here it only means
     # "unknown", and the bytes are counted instead.
     return int(value) if value.isascii() and value.isdigit() else 0

@@ -26,7 +26,7 @@ from starlette.types import Receive, Scope, Send
 
 from hookline.api.deps import check_json_media_type, parse_json_object
 from hookline.api.errors import hookline_error_response, internal_error, log_internal_error
-from hookline.api.limits import declared_length, too_large
+from hookline.api.limits import length_of, too_large
 from hookline.domain.tenants import Principal
 from hookline.errors import FieldError, HooklineError, ValidationFailed, WebhooksDisabled
 from hookline.runtime import Services
@@ -168,9 +168,7 @@ class RawPublish:
 
     async def _answer(self, scope: Scope, receive: Receive) -> Published | Response:
         """What was published, or the error's answer (a HooklineError's, as on every route)."""
-        if declared_length(scope) > self.max_body:
-            raise _BodyTooLarge()
-        authorization = content_type = idempotency_key = None
+        authorization = content_type = idempotency_key = length = None
         # Starlette's Headers.get: the first of repeated names, decoded as latin-1.
         for name, value in scope["headers"]:
             if name == b"authorization":
@@ -179,8 +177,13 @@ class RawPublish:
             elif name == b"content-type":
                 if content_type is None:
                     content_type = value.decode("latin-1")
+            elif name == b"content-length":
+                if length is None:
+                    length = value.decode("latin-1")
             elif name == b"idempotency-key" and idempotency_key is None:
                 idempotency_key = value.decode("latin-1")
+        if length_of(length or "") > self.max_body:
+            raise _BodyTooLarge()
         limit = self.max_body
 
         async def read_body() -> bytes:
