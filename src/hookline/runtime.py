@@ -25,6 +25,7 @@ from hookline import __version__
 from hookline.config import MIN_SECRET_KEY_LENGTH, Settings
 from hookline.delivery import ssrf
 from hookline.delivery.engine import Engine, EngineConfig
+from hookline.delivery.pressure import PublishPressure
 from hookline.delivery.retry import RetryPolicy
 from hookline.delivery.sender import Sender
 from hookline.delivery.transport import make_session
@@ -76,6 +77,8 @@ class Services:
     publishers: TtlCache[str, Principal] = field(default_factory=TtlCache)
     # serve's engine when it runs in a child process (then ``engine`` above stays idle).
     engine_process: EngineProcess | None = None
+    # The publishes in progress here, which this process's engine gives way to.
+    pressure: PublishPressure = field(default_factory=PublishPressure)
 
     def delivering(self) -> bool:
         """Whether this process's delivery engine (or its engine process) is running."""
@@ -172,7 +175,8 @@ async def build_services(
     webhooks = WebhookService(store, box, catalog, make_url_guard(settings, resolver), clock)
     metrics = Metrics()
     sender = make_sender(settings, resolver, limit=settings.worker_concurrency + TEST_CONNECTIONS)
-    engine = make_engine(settings, store, sender, box, metrics, clock)
+    pressure = PublishPressure()
+    engine = make_engine(settings, store, sender, box, metrics, clock, pressure)
     return Services(
         settings=settings,
         store=store,
@@ -187,6 +191,7 @@ async def build_services(
         engine=engine,
         metrics=metrics,
         session_key=derive_session_key(passphrase),
+        pressure=pressure,
     )
 
 
@@ -207,10 +212,13 @@ def make_engine(
     box: SecretBox,
     metrics: Metrics,
     clock: Clock = utcnow,
+    pressure: PublishPressure | None = None,
 ) -> Engine:
-    """The delivery engine on ``queue`` (a store, or a link to another process's store)."""
+    """The delivery engine on ``queue`` (a store, or a link to another process's store),
+    giving way to the publishes counted by ``pressure`` (those of its own process)."""
     policy = RetryPolicy(settings.max_retries, settings.retry_base_delay, settings.retry_max_delay)
-    return Engine(queue, sender, box, policy, engine_config(settings), metrics, clock)
+    config = engine_config(settings)
+    return Engine(queue, sender, box, policy, config, metrics, clock, pressure=pressure)
 
 
 def engine_config(settings: Settings) -> EngineConfig:

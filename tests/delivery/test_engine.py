@@ -16,6 +16,7 @@ import pytest
 from tests.delivery.conftest import Canaries, FakeResolver, Receiver, Receivers
 
 from hookline.config import Settings
+from hookline.delivery.pressure import PublishPressure
 from hookline.domain.deliveries import DeliveryStatus, Trigger
 from hookline.domain.tenants import Principal, Role
 from hookline.domain.times import utcnow
@@ -400,6 +401,39 @@ async def test_a_freed_slot_goes_to_the_next_waiting_delivery_in_the_same_task(
     assert sorted(sent) == sorted(d.id for d in done)  # each once
     assert launched[0] < 30  # (one task per attempt would be 60)
     await eventually(lambda: engine._slots.in_flight == 0 and not engine._tasks)
+
+
+async def test_while_publishers_press_the_engine_claims_a_share_of_what_they_publish(
+    hookline: Hookline, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The engine gives way to this process's publishers: one delivery claimed per 2 events
+    # accepted while they press, at full speed again once they stop.
+    engine = hookline.services.engine
+    now = [1000.0]
+    pressure = PublishPressure(pressing=1, share=2, hold=0.02, clock=lambda: now[0])
+    monkeypatch.setattr(engine, "_pressure", pressure)
+    pressure.begin()  # pressing from here on: its clock stands still
+    await hookline.webhook(receiver.url())
+    items = [EventInput("ReportPublished", None, {"n": n}) for n in range(40)]
+    await hookline.services.events.publish_batch(hookline.admin, items)
+    # 16 slots: the first claim takes 16 (8 sent at once, 8 waiting for the endpoint) ...
+    await eventually(lambda: len(receiver.requests) == 16)
+    await asyncio.sleep(0.3)
+    assert len(receiver.requests) == 16  # ... and the next waits for 32 events accepted
+    pressure.end(31)
+    await asyncio.sleep(0.2)
+    assert len(receiver.requests) == 16
+    pressure.begin()
+    pressure.end(1)
+    await eventually(lambda: len(receiver.requests) == 32)
+    await asyncio.sleep(0.2)
+    assert len(receiver.requests) == 32
+    now[0] += 1  # the publishers stopped pressing a second ago: the rest goes at once
+    done = await eventually(
+        lambda: _when_all(hookline.deliveries(status=DeliveryStatus.SUCCEEDED, limit=100), 40)
+    )
+    assert len(done) == 40
+    assert len(receiver.requests) == 40
 
 
 async def test_a_cancelled_attempt_hands_the_freed_slot_to_a_task_of_its_own(

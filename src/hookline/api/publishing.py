@@ -54,15 +54,26 @@ async def accept(
     """Check the caller, read and check the body, publish; HooklineError for every refusal."""
     caller = await caller_for(services, authorization)
     check_json_media_type(content_type)
-    body = parse_json_object(await read_body())
-    if batch:
-        items = batch_items(body)
-        published = await services.events.publish_batch(caller, items, idempotency_key)
-    else:
-        item, errors = event_input(body)
-        if errors:
-            raise ValidationFailed(details=errors)
-        published = await services.events.publish(caller, item, idempotency_key)
+    raw = await read_body()
+    # From here until the answer, this publish counts as pressing on the process (and its
+    # delivery engine gives way while enough do); a body still arriving does not.
+    pressure = services.pressure
+    pressure.begin()
+    accepted = 0
+    try:
+        body = parse_json_object(raw)
+        if batch:
+            items = batch_items(body)
+            published = await services.events.publish_batch(caller, items, idempotency_key)
+        else:
+            item, errors = event_input(body)
+            if errors:
+                raise ValidationFailed(details=errors)
+            published = await services.events.publish(caller, item, idempotency_key)
+        if not published.replayed:
+            accepted = len(published.results)
+    finally:
+        pressure.end(accepted)
     if not published.replayed:
         services.metrics.events_published.inc(len(published.results))
         services.metrics.deliveries_published.inc(sum(r.deliveries for r in published.results))

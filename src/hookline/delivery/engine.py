@@ -8,7 +8,8 @@ while there is credit. Attempt tasks hand their outcome to a
 transaction. Isolation is :class:`~hookline.delivery.slots.Slots`' job: a global cap,
 per-endpoint caps (smaller for an endpoint whose attempts time out), and a waiting line per
 endpoint whose full lines are left out of the next claims, so a hanging endpoint ties up only
-its own few slots.
+its own few slots. While the publishers of the same process press, claims are paced to a share
+of what they publish (:mod:`~hookline.delivery.pressure`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 
 from hookline.delivery import outcome
 from hookline.delivery.completer import Completer
+from hookline.delivery.pressure import PublishPressure
 from hookline.delivery.retry import RetryPolicy
 from hookline.delivery.sender import Attempt, AttemptResult, Sender, delivery_headers
 from hookline.delivery.slots import GIVE_BACK, START, Slots
@@ -67,8 +69,10 @@ class Engine:
         metrics: Metrics,
         clock: Clock = utcnow,
         rng: random.Random | None = None,
+        pressure: PublishPressure | None = None,
     ) -> None:
         self._store = store
+        self._pressure = pressure  # this process's publishers, who come first
         self._sender = sender
         self._box = box
         self._policy = policy
@@ -145,6 +149,8 @@ class Engine:
                 continue
             if claimed:
                 await self._start(claimed, lease_until)
+                if self._pressure is not None and self._pressure.pressing:
+                    await self._first_of(self._pressure.pace(len(claimed)), self._stop.wait())
                 continue
             await self._idle(bool(skip))
 
