@@ -155,7 +155,11 @@ def write_markdown(
 The latest run of `make bench` (written by `bench/report.py`; do not edit by hand). Each
 figure is the median of {ctx.runs} runs, with the spread (min - max) of those runs. Everything runs
 on one machine, over loopback: Hookline, the receiver, the load generators and PostgreSQL/Redis
-share its cores, as they would share a small server.
+share its cores, as they would share a small server. The machine's speed drifts within minutes,
+so a figure that compares two scenarios is taken run by run where it can be: scenario 2's
+ratio to scenario 1 is each run over a ceiling run made just before it, and scenario 7's share
+of scenario 2 each run over a run of scenario 2 made just before it (scenario 9's ratio is of
+the two medians: the peer takes too long to pair).
 
 ## Machine
 

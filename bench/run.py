@@ -31,12 +31,12 @@ from bench.scenarios import backlog, ceiling, delivery, fanout, ingest, isolatio
 # (scenario, module, entry point, seconds it needs at scale 1 on the reference machine)
 PLAN: list[tuple[int, ModuleType, Callable[[Context], None], float]] = [
     (1, ceiling, ceiling.run, 15),
-    (2, delivery, delivery.run_sqlite, 50),
+    (2, delivery, delivery.run_sqlite, 60),
     (3, delivery, delivery.run_postgres, 55),
     (4, ingest, ingest.run, 105),
     (5, latency, latency.run, 45),
     (6, fanout, fanout.run, 40),
-    (7, isolation, isolation.run, 60),
+    (7, isolation, isolation.run, 80),
     (9, peer, peer.run, 45),
     (8, backlog, backlog.run, 90),
 ]

@@ -12,7 +12,7 @@ import json
 import subprocess
 import sys
 
-from bench.harness import ROOT, BenchError
+from bench.harness import ROOT, BenchError, Receiver
 from bench.model import Context, Figure
 
 SCENARIO = 1
@@ -33,29 +33,33 @@ def hookline_concurrency() -> int:
         return FALLBACK_CONCURRENCY
 
 
+def one_run(ctx: Context, receiver: Receiver, n: int, concurrency: int) -> float:
+    """One run of the bare client against ``receiver``: deliveries/s (receipts after the
+    first over the receipt window)."""
+    receiver.window()
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.loadgen", receiver.url(), str(n), str(concurrency)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=ctx.budget.limit(120),
+        check=False,
+    )
+    if done.returncode:
+        raise BenchError(f"loadgen failed: {done.stderr.strip()[-300:]}")
+    report = json.loads(done.stdout)
+    if report["errors"]:
+        raise BenchError(f"loadgen: {report['errors']} errors of {n}")
+    stats = receiver.wait_count(n, 10, "ceiling")
+    return float((stats["count"] - 1) / (stats["last"] - stats["first"]))
+
+
 def run(ctx: Context) -> None:
     n = ctx.n(EVENTS, 1000)
     concurrency = hookline_concurrency()
-    rates: list[float] = []
     with ctx.processes(SCENARIO, "s1") as procs:
         receiver, _ = procs.receiver()
-        for _ in range(ctx.runs):
-            receiver.window()
-            done = subprocess.run(
-                [sys.executable, "-m", "bench.loadgen", receiver.url(), str(n), str(concurrency)],
-                cwd=ROOT,
-                capture_output=True,
-                text=True,
-                timeout=ctx.budget.limit(120),
-                check=False,
-            )
-            if done.returncode:
-                raise BenchError(f"loadgen failed: {done.stderr.strip()[-300:]}")
-            report = json.loads(done.stdout)
-            if report["errors"]:
-                raise BenchError(f"loadgen: {report['errors']} errors of {n}")
-            stats = receiver.wait_count(n, 10, "ceiling")
-            rates.append((stats["count"] - 1) / (stats["last"] - stats["first"]))
+        rates = [one_run(ctx, receiver, n, concurrency) for _ in range(ctx.runs)]
     ctx.add(Figure(SCENARIO, "deliveries/s", "/s", rates))
     ctx.note(
         SCENARIO, f"{n:,} requests a run, {concurrency} in flight (Hookline's cap per endpoint)"
