@@ -49,6 +49,20 @@ def test_publishers_press_from_the_threshold_on_and_for_hold_seconds_after() -> 
     assert not p.pressing
 
 
+def test_publishes_that_stay_stuck_stop_pressing_after_hold() -> None:
+    # Only a publish that begins renews the pressure: stuck ones cannot hold delivery back.
+    clock = Clock()
+    p = pressure(clock, hold=0.5)
+    for _ in range(5):
+        p.begin()
+    assert p.pressing
+    clock.now += 0.6
+    assert p.in_progress == 5
+    assert not p.pressing
+    p.begin()
+    assert p.pressing
+
+
 async def test_a_claim_waits_for_share_events_per_delivery_while_publishers_press() -> None:
     clock = Clock()
     p = pressure(clock)

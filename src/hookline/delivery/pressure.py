@@ -29,7 +29,8 @@ MAX_WAIT = 1.0  # seconds a claim waits for its share at most
 
 
 class PublishPressure:
-    """Counts the publishes in progress and the events accepted (one event loop's)."""
+    """Counts the publishes in progress and the events accepted (one event loop's), for one
+    engine's claims to wait on (one :meth:`pace` at a time)."""
 
     def __init__(
         self,
