@@ -158,8 +158,8 @@ on one machine, over loopback: Hookline, the receiver, the load generators and P
 share its cores, as they would share a small server. The machine's speed drifts within minutes,
 so a figure that compares two scenarios is taken run by run where it can be: scenario 2's
 ratio to scenario 1 is each run over a ceiling run made just before it, and scenario 7's share
-of scenario 2 each run over a run of scenario 2 made just before it (scenario 9's ratio is of
-the two medians: the peer takes too long to pair).
+of scenario 2, like scenario 9's ratio to the peer, each run against a run of scenario 2 made
+just before it.
 
 ## Machine
 

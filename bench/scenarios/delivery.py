@@ -41,6 +41,15 @@ def measure(ctx: Context, base: str, receiver: Receiver, n: int) -> dict[str, An
     return {**rates(stats, n, published_at), "duplicates": stats["duplicates"]}
 
 
+def reference(ctx: Context, scenario: int, name: str) -> dict[str, Any]:
+    """One run of scenario 2 on a deployment of its own, as the reference of another
+    scenario's run that follows it (their ratio is then taken in the same minute)."""
+    with ctx.processes(scenario, name) as procs:
+        receiver, _ = procs.receiver()
+        deployment = stack.serve_sqlite(procs, "serve")
+        return measure(ctx, deployment.base, receiver, ctx.n(EVENTS))
+
+
 def _report(ctx: Context, scenario: int, n: int, results: list[dict[str, Any]]) -> None:
     for kind, name in KINDS.items():
         target = THROUGHPUT if kind == "end_to_end" else None

@@ -53,7 +53,7 @@ def run(ctx: Context) -> None:
     references = []
     results = []
     for i in range(ctx.runs):
-        references.append(_reference(ctx, i))
+        references.append(delivery.reference(ctx, SCENARIO, f"s7-reference-{i}"))
         results.append(_run(ctx, i, n, ENDPOINTS))
     for kind, name in KINDS.items():
         values = [r[kind] for r in results]
@@ -87,14 +87,6 @@ def run(ctx: Context) -> None:
         f"with {WIDE_ENDPOINTS} + {WIDE_ENDPOINTS} endpoints: {wide:,} events a run "
         f"({wide * WIDE_ENDPOINTS:,} healthy deliveries, received {_got(results)})",
     )
-
-
-def _reference(ctx: Context, i: int) -> dict[str, float]:
-    """One run of scenario 2, as the reference of the isolation run that follows it."""
-    with ctx.processes(SCENARIO, f"s7-reference-{i}") as procs:
-        receiver, _ = procs.receiver()
-        deployment = stack.serve_sqlite(procs, "serve")
-        return delivery.measure(ctx, deployment.base, receiver, ctx.n(delivery.EVENTS))
 
 
 def _run(ctx: Context, i: int, n: int, endpoints: int) -> dict[str, float]:
