@@ -50,6 +50,16 @@ def reference(ctx: Context, scenario: int, name: str) -> dict[str, Any]:
         return measure(ctx, deployment.base, receiver, ctx.n(EVENTS))
 
 
+def reference_figure(scenario: int, references: list[dict[str, Any]]) -> Figure:
+    """The runs of :func:`reference` a scenario took, shown beside its figures."""
+    return Figure(
+        scenario,
+        "scenario 2 run just before each run, end to end",
+        "/s",
+        [ref["end_to_end"] for ref in references],
+    )
+
+
 def _report(ctx: Context, scenario: int, n: int, results: list[dict[str, Any]]) -> None:
     for kind, name in KINDS.items():
         target = THROUGHPUT if kind == "end_to_end" else None

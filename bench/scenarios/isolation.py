@@ -61,14 +61,7 @@ def run(ctx: Context) -> None:
         target = Target(">=", 80) if kind == "end_to_end" else None
         shares = [100 * v[kind] / ref[kind] for v, ref in zip(results, references, strict=True)]
         ctx.add(Figure(SCENARIO, f"share of scenario 2, {name}", "%", shares, target))
-    ctx.add(
-        Figure(
-            SCENARIO,
-            "scenario 2 run just before each run, end to end",
-            "/s",
-            [ref["end_to_end"] for ref in references],
-        )
-    )
+    ctx.add(delivery.reference_figure(SCENARIO, references))
     hung = sum(r["hung"] for r in results) / len(results)
     ctx.note(
         SCENARIO,

@@ -92,14 +92,7 @@ def run(ctx: Context) -> None:
         target = Target(">=", 10) if kind == "end_to_end" else None
         ratios = [ref[kind] / v for ref, v in zip(references, values, strict=True)]
         ctx.add(Figure(SCENARIO, f"Hookline (scenario 2) / peer, {name}", "x", ratios, target))
-    ctx.add(
-        Figure(
-            SCENARIO,
-            "scenario 2 run just before each run, end to end",
-            "/s",
-            [ref["end_to_end"] for ref in references],
-        )
-    )
+    ctx.add(delivery.reference_figure(SCENARIO, references))
     enqueue = max(r["enqueue_s"] for r in results)
     ctx.note(
         SCENARIO,

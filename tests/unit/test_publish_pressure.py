@@ -78,14 +78,20 @@ async def test_a_claim_waits_for_share_events_per_delivery_while_publishers_pres
     assert p.accepted == 20
 
 
+async def waiting_claim(p: PublishPressure, claimed: int) -> asyncio.Task[None]:
+    """A claim of ``claimed`` paced while 3 publishes press, still waiting after 50 ms."""
+    for _ in range(3):
+        p.begin()
+    paced = asyncio.create_task(p.pace(claimed))
+    await asyncio.sleep(0.05)
+    assert not paced.done()
+    return paced
+
+
 async def test_a_claim_waits_no_longer_once_publishers_stop_pressing() -> None:
     clock = Clock()
     p = pressure(clock, hold=0.02)
-    for _ in range(3):
-        p.begin()
-    paced = asyncio.create_task(p.pace(100))
-    await asyncio.sleep(0.05)
-    assert not paced.done()
+    paced = await waiting_claim(p, 100)
     clock.now += 1  # nobody pressed for a second: no answer comes to wake it, the step does
     await asyncio.wait_for(paced, 1)
     assert p.accepted == 0
@@ -94,11 +100,7 @@ async def test_a_claim_waits_no_longer_once_publishers_stop_pressing() -> None:
 async def test_a_claim_waits_at_most_max_wait() -> None:
     clock = Clock()
     p = pressure(clock, max_wait=5.0)
-    for _ in range(3):
-        p.begin()
-    paced = asyncio.create_task(p.pace(100))
-    await asyncio.sleep(0.05)
-    assert not paced.done()
+    paced = await waiting_claim(p, 100)
     clock.now += 5.0
     p.begin()  # pressing still, nothing accepted: only the deadline can end the wait
     await asyncio.wait_for(paced, 1)
