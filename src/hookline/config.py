@@ -65,7 +65,13 @@ SETTINGS: tuple[Setting, ...] = (
         "false",
         "serve only: deliver from a child process (more ingest on 2+ cores; see docs)",
     ),
+    Setting(
+        "HOOKLINE_ENGINE_PROCESSES",
+        "1",
+        "serve with HOOKLINE_ENGINE_PROCESS: how many delivery processes (1-32)",
+    ),
 )
+MAX_ENGINE_PROCESSES = 32
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off", ""})
@@ -89,6 +95,7 @@ class Settings:
     worker_concurrency: int = 256
     log_retention_days: float = 30.0
     engine_process: bool = False  # serve's delivery engine in a child process
+    engine_processes: int = 1  # how many, when engine_process is on
 
     @property
     def is_sqlite(self) -> bool:
@@ -117,6 +124,14 @@ class Settings:
             raise ConfigError(
                 "HOOKLINE_RETRY_MAX_DELAY must not be below HOOKLINE_RETRY_BASE_DELAY"
             )
+        if self.engine_processes > MAX_ENGINE_PROCESSES:
+            raise ConfigError(
+                f"HOOKLINE_ENGINE_PROCESSES must be at most {MAX_ENGINE_PROCESSES}, "
+                f"got {self.engine_processes}"
+            )
+        if self.engine_processes > 1 and not self.engine_process:
+            # Never ignored in silence: the count means something only with the mode on.
+            raise ConfigError("HOOKLINE_ENGINE_PROCESSES needs HOOKLINE_ENGINE_PROCESS=true")
         if self.secret_key is not None and len(self.secret_key) < MIN_SECRET_KEY_LENGTH:
             raise ConfigError(
                 f"HOOKLINE_SECRET_KEY must be at least {MIN_SECRET_KEY_LENGTH} characters"
@@ -159,6 +174,10 @@ class Settings:
             values["require_https"] = parse_bool("HOOKLINE_REQUIRE_HTTPS", https)
         if (engine_process := get("HOOKLINE_ENGINE_PROCESS")) is not None:
             values["engine_process"] = parse_bool("HOOKLINE_ENGINE_PROCESS", engine_process)
+        if (processes := get("HOOKLINE_ENGINE_PROCESSES")) is not None:
+            values["engine_processes"] = parse_int(
+                "HOOKLINE_ENGINE_PROCESSES", processes, minimum=1
+            )
         if (secret := env.get("HOOKLINE_SECRET_KEY")) is not None and secret != "":
             values["secret_key"] = secret
         settings = cls(**values)

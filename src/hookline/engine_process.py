@@ -3,7 +3,10 @@
 The parent (the API process, which owns the SQLite file) starts ``python -m
 hookline.engine_process FD`` with one end of a socketpair, sends it the settings, and answers
 its queue calls (:mod:`hookline.delivery.link`). The child signs, sends and decides retries,
-exactly as the in-process engine does; it never opens the database.
+exactly as the in-process engine does; it never opens the database. With
+``HOOKLINE_ENGINE_PROCESSES=N`` the parent starts N children, each with its own
+:class:`EngineProcess`, socket and slots; they claim from the one store, so they never hold the
+same delivery, and ``/metrics`` sums what they report.
 
 Lifecycle:
 
@@ -25,6 +28,7 @@ import signal
 import socket
 import sys
 from collections.abc import Awaitable, Callable
+from functools import partial
 
 from hookline.config import Settings
 from hookline.delivery.link import QueueServer, RemoteQueue, read_frame, write_frame
@@ -41,9 +45,20 @@ STOP_GRACE = 15.0  # beyond the delivery timeout, for a stopping child to record
 class EngineProcess:
     """The parent's handle on the child: starts it, answers it, restarts it, stops it."""
 
-    def __init__(self, settings: Settings, queue: DeliveryQueue, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        queue: DeliveryQueue,
+        metrics: Metrics,
+        index: int = 0,
+        count: int = 1,
+    ) -> None:
         self._settings = settings
-        self._server = QueueServer(queue, metrics.use_engine_exposition)
+        self._server = QueueServer(queue, partial(metrics.use_engine_exposition, source=index))
+        # How its log lines name it: "the delivery process", or "delivery process 2 of 3".
+        self.name = (
+            "the delivery process" if count == 1 else f"delivery process {index + 1} of {count}"
+        )
         self._stopping = asyncio.Event()
         self._child: asyncio.subprocess.Process | None = None
         self.running = False
@@ -54,14 +69,14 @@ class EngineProcess:
             try:
                 code = await self._run_child()
             except Exception:  # never leave serve without delivery over one bad start
-                log.exception("the delivery process failed")
+                log.exception("%s failed", self.name)
                 code = None
             if self._stopping.is_set():
                 return
             # Exit 0 is a child stopped by a signal of someone else's (a supervisor's stop that
             # reached the whole group); anything else is a crash.
             report = log.warning if code == 0 else log.error
-            report("the delivery process exited (code %s); starting another", code)
+            report("%s exited (code %s); starting another", self.name, code)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), RESTART_DELAY)
 
@@ -89,7 +104,7 @@ class EngineProcess:
             )
         except OSError as exc:
             ours.close()
-            log.error("cannot start the delivery process: %s", exc.strerror or exc)
+            log.error("cannot start %s: %s", self.name, exc.strerror or exc)
             return None
         finally:
             theirs.close()
@@ -119,7 +134,7 @@ class EngineProcess:
         try:
             return await asyncio.wait_for(child.wait(), grace)
         except TimeoutError:
-            log.error("the delivery process did not exit within %.0f s; killing it", grace)
+            log.error("%s did not exit within %.0f s; killing it", self.name, grace)
             with contextlib.suppress(ProcessLookupError):
                 child.kill()
             return await child.wait()

@@ -33,6 +33,7 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.engine_exposition: bytes | None = None
+        self._engine_expositions: dict[int, bytes] = {}  # by engine process
         r = self.registry
         self.attempts = AttemptTally(LATENCY_BUCKETS)
         r.register(self.attempts)
@@ -81,9 +82,48 @@ class Metrics:
         own = generate_latest(self.registry)
         return b"".join(block for name, block in _families(own) if name in ENGINE_FAMILIES)
 
-    def use_engine_exposition(self, exposition: bytes) -> None:
-        """Serve ``exposition`` (another process's :meth:`engine_families`) from now on."""
-        self.engine_exposition = exposition
+    def use_engine_exposition(self, exposition: bytes, source: int = 0) -> None:
+        """Serve ``exposition`` (engine process ``source``'s :meth:`engine_families`) from now
+        on, summed with the other engine processes' latest."""
+        self._engine_expositions[source] = exposition
+        expositions = list(self._engine_expositions.values())
+        self.engine_exposition = (
+            expositions[0] if len(expositions) == 1 else merge_expositions(expositions)
+        )
+
+
+def merge_expositions(expositions: list[bytes]) -> bytes:
+    """The engine families of several processes as one exposition: each sample summed over
+    them (a ``_created`` sample: the earliest). Every process runs this code, so the families
+    and their samples are the same but for label values one has seen and another not yet."""
+    families: dict[str, tuple[list[bytes], dict[bytes, float]]] = {}
+    for exposition in expositions:
+        for block in re.split(rb"(?m)^(?=# HELP )", exposition):
+            if not block.startswith(b"# HELP "):
+                continue
+            # By the name in HELP as it is (_families names a counter's _total and _created
+            # blocks alike): each block keeps its own comments before its samples.
+            comments, samples = families.setdefault(block.split(b" ", 3)[2].decode(), ([], {}))
+            for line in block.splitlines():
+                if not line:
+                    continue
+                if line.startswith(b"#"):
+                    if line not in comments:
+                        comments.append(line)
+                    continue
+                key, _, raw = line.rpartition(b" ")
+                value = float(raw)
+                if key not in samples:
+                    samples[key] = value
+                elif key.split(b"{", 1)[0].endswith(b"_created"):
+                    samples[key] = min(samples[key], value)
+                else:
+                    samples[key] += value
+    out: list[bytes] = []
+    for comments, samples in families.values():
+        out += comments
+        out += [key + b" " + repr(value).encode("ascii") for key, value in samples.items()]
+    return b"\n".join(out) + b"\n"
 
 
 class AttemptTally(Collector):

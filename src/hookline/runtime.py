@@ -18,6 +18,7 @@ import sys
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -75,17 +76,17 @@ class Services:
     # The publish routes' callers, by their Authorization header: enabled principals only, for
     # at most a second (a revoked key or a disabled tenant stops publishing within a second).
     publishers: TtlCache[str, Principal] = field(default_factory=TtlCache)
-    # serve's engine when it runs in a child process (then ``engine`` above stays idle).
-    engine_process: EngineProcess | None = None
+    # serve's engine when it runs in child processes (then ``engine`` above stays idle).
+    engine_processes: list[EngineProcess] = field(default_factory=list)
     # The publishes in progress here, which this process's engine gives way to.
     pressure: PublishPressure = field(default_factory=PublishPressure)
 
     def delivering(self) -> bool:
-        """Whether this process's delivery engine (or its engine process) is running."""
+        """Whether this process's delivery engine (or every engine process) is running."""
         if "engine" not in self.roles:
             return False
-        if self.engine_process is not None:
-            return self.engine_process.running
+        if self.engine_processes:
+            return all(child.running for child in self.engine_processes)
         return self.engine.running
 
     async def close(self) -> None:
@@ -285,9 +286,13 @@ async def run_api(
         )
         server = uvicorn.Server(config)
         if "engine" in roles and settings.engine_process:
-            child = EngineProcess(settings, services.store, services.metrics)
-            services.engine_process, stop_engine = child, child.stop
-            engine_task = asyncio.create_task(child.run(), name="hookline-engine-process")
+            count = settings.engine_processes
+            children = [
+                EngineProcess(settings, services.store, services.metrics, index, count)
+                for index in range(count)
+            ]
+            services.engine_processes, stop_engine = children, partial(_stop_all, children)
+            engine_task = asyncio.create_task(_run_all(children), name="hookline-engine-process")
         elif "engine" in roles:
             engine_task = asyncio.create_task(services.engine.run(), name="hookline-engine")
         host = f"[{settings.host}]" if ":" in settings.host else settings.host
@@ -305,6 +310,15 @@ async def run_api(
             stop_engine()
             await engine_task
         await services.close()
+
+
+async def _run_all(children: list[EngineProcess]) -> None:
+    await asyncio.gather(*(child.run() for child in children))
+
+
+def _stop_all(children: list[EngineProcess]) -> None:
+    for child in children:
+        child.stop()
 
 
 async def run_worker(

@@ -148,3 +148,42 @@ async def test_off_runs_the_engine_in_process(
     assert delivery_processes(serve.pid) == []
     _, ready = await api.acall("GET", "/readyz")
     assert ready["engine"] == "running", ready
+
+
+async def test_several_children_share_the_queue_and_stop_together(
+    tmp_path: Path, processes: Processes, receiver: Receiver
+) -> None:
+    receiver.reply(200, stall=60)  # held until released: attempts stay in flight
+    api, serve = start(
+        tmp_path,
+        processes,
+        HOOKLINE_ENGINE_PROCESSES="2",
+        HOOKLINE_WORKER_CONCURRENCY="8",  # 8 in flight per process, to one endpoint too
+        HOOKLINE_DELIVERY_TIMEOUT="60",
+    )
+    await api.ready()
+    await api.webhook(receiver.url())
+    await wait_until(lambda: len(delivery_processes(serve.pid)) == 2, 10, "two children")
+    children = delivery_processes(serve.pid)
+    accepted = await api.publish(40)
+    # One process holds at most 8 attempts in flight: 16 at once means both are sending.
+    await wait_until(lambda: len(receiver.requests) >= 16, 20, "both children sending")
+    assert len(receiver.requests) == 16
+    receiver.released.set()
+    await wait_until(lambda: len(receiver.requests) >= 40, 30, "every event delivered")
+    # Each event once: the two claim from one store, never the same delivery.
+    assert sorted(received_events(receiver)) == sorted(accepted)
+    status, ready = await api.acall("GET", "/readyz")
+    assert (status, ready["engine"]) == (200, "running"), ready
+    # /metrics sums what the two report: one family, every attempt counted once.
+    await wait_until(
+        lambda: 'hookline_attempts_total{outcome="success"} 40.0' in metrics(api),
+        10,
+        "both children's attempts in /metrics",
+    )
+    assert metrics(api).count("# HELP hookline_attempts_total") == 1
+    assert processes.stop(serve) == 0
+    assert not any(alive(child) for child in children)
+    logs = processes.logs()
+    assert "Traceback" not in logs, logs
+    assert "ERROR" not in logs, logs

@@ -34,7 +34,8 @@ def test_documented_defaults_agree_with_the_object() -> None:
     assert by_env["HOOKLINE_DATABASE_URL"] == s.database_url
     assert float(by_env["HOOKLINE_DELIVERY_TIMEOUT"]) == s.delivery_timeout
     assert int(by_env["HOOKLINE_WORKER_CONCURRENCY"]) == s.worker_concurrency
-    assert len(SETTINGS) == 14
+    assert int(by_env["HOOKLINE_ENGINE_PROCESSES"]) == s.engine_processes
+    assert len(SETTINGS) == 15
 
 
 def test_every_variable_is_read() -> None:
@@ -53,7 +54,8 @@ def test_every_variable_is_read() -> None:
             "HOOKLINE_SECRET_KEY": "k" * 32,
             "HOOKLINE_WORKER_CONCURRENCY": "16",
             "HOOKLINE_LOG_RETENTION_DAYS": "7",
-            "HOOKLINE_ENGINE_PROCESS": "off",
+            "HOOKLINE_ENGINE_PROCESS": "on",
+            "HOOKLINE_ENGINE_PROCESSES": "4",
         }
     )
     assert s.database_url.startswith("postgresql://")
@@ -70,7 +72,7 @@ def test_every_variable_is_read() -> None:
     assert s.require_https is True
     assert s.worker_concurrency == 16
     assert s.log_retention_days == 7.0
-    assert s.engine_process is False
+    assert (s.engine_process, s.engine_processes) == (True, 4)
 
 
 def test_secret_key_is_not_in_repr() -> None:
@@ -96,6 +98,10 @@ def test_secret_key_is_not_in_repr() -> None:
         ({"HOOKLINE_SECRET_KEY": "short"}, "HOOKLINE_SECRET_KEY"),
         ({"HOOKLINE_WORKER_CONCURRENCY": "0"}, "HOOKLINE_WORKER_CONCURRENCY"),
         ({"HOOKLINE_ENGINE_PROCESS": "sometimes"}, "HOOKLINE_ENGINE_PROCESS"),
+        ({"HOOKLINE_ENGINE_PROCESS": "on", "HOOKLINE_ENGINE_PROCESSES": "0"}, "PROCESSES"),
+        ({"HOOKLINE_ENGINE_PROCESS": "on", "HOOKLINE_ENGINE_PROCESSES": "33"}, "PROCESSES"),
+        ({"HOOKLINE_ENGINE_PROCESS": "on", "HOOKLINE_ENGINE_PROCESSES": "2x"}, "PROCESSES"),
+        ({"HOOKLINE_ENGINE_PROCESSES": "2"}, "HOOKLINE_ENGINE_PROCESS=true"),
         (
             {"HOOKLINE_RETRY_BASE_DELAY": "10", "HOOKLINE_RETRY_MAX_DELAY": "1"},
             "HOOKLINE_RETRY_MAX_DELAY",
@@ -123,3 +129,11 @@ def test_overrides_are_validated() -> None:
 @pytest.mark.parametrize(("raw", "expected"), [("on", True), ("0", False), ("", False)])
 def test_engine_process_is_a_boolean_off_by_default(raw: str, expected: bool) -> None:
     assert Settings.from_env({"HOOKLINE_ENGINE_PROCESS": raw}).engine_process is expected
+
+
+def test_engine_processes_count_the_children_of_the_engine_process_mode() -> None:
+    assert Settings.from_env({}).engine_processes == 1
+    on = {"HOOKLINE_ENGINE_PROCESS": "on"}
+    assert Settings.from_env({**on, "HOOKLINE_ENGINE_PROCESSES": "3"}).engine_processes == 3
+    # One is the default, so saying it without the mode changes nothing and is no error.
+    assert Settings.from_env({"HOOKLINE_ENGINE_PROCESSES": "1"}).engine_process is False

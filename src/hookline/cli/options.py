@@ -63,6 +63,7 @@ EngineProcess = Annotated[
     bool | None,
     _option("HOOKLINE_ENGINE_PROCESS", None, decl="--engine-process/--no-engine-process"),
 ]
+EngineProcesses = Annotated[str | None, _option("HOOKLINE_ENGINE_PROCESSES", "N")]
 LogLevel = Annotated[
     str | None,
     typer.Option(

@@ -22,6 +22,7 @@ from hookline.cli.options import (
     DatabaseUrl,
     DeliveryTimeout,
     EngineProcess,
+    EngineProcesses,
     Host,
     LogLevel,
     LogRetentionDays,
@@ -119,6 +120,7 @@ def serve(
     worker_concurrency: WorkerConcurrency = None,
     log_retention_days: LogRetentionDays = None,
     engine_process: EngineProcess = None,
+    engine_processes: EngineProcesses = None,
     log_level: LogLevel = None,
 ) -> None:
     """Run everything in one process: API, web UI and delivery (SQLite or PostgreSQL).
@@ -145,6 +147,7 @@ def api(
     worker_concurrency: WorkerConcurrency = None,
     log_retention_days: LogRetentionDays = None,
     engine_process: EngineProcess = None,
+    engine_processes: EngineProcesses = None,
     log_level: LogLevel = None,
 ) -> None:
     """Run the API and web UI only, without delivery (PostgreSQL)."""
@@ -168,6 +171,7 @@ def worker(
     worker_concurrency: WorkerConcurrency = None,
     log_retention_days: LogRetentionDays = None,
     engine_process: EngineProcess = None,
+    engine_processes: EngineProcesses = None,
     log_level: LogLevel = None,
 ) -> None:
     """Run the notification engine and delivery workers only (PostgreSQL)."""
