@@ -31,7 +31,7 @@ from bench.scenarios import backlog, ceiling, delivery, fanout, ingest, isolatio
 # (scenario, module, entry point, seconds it needs at scale 1 on the reference machine)
 PLAN: list[tuple[int, ModuleType, Callable[[Context], None], float]] = [
     (1, ceiling, ceiling.run, 15),
-    (2, delivery, delivery.run_sqlite, 60),
+    (2, delivery, delivery.run_sqlite, 85),
     (3, delivery, delivery.run_postgres, 55),
     (4, ingest, ingest.run, 105),
     (5, latency, latency.run, 45),

@@ -10,7 +10,9 @@ delivering, as in production. Two figures per run, from the receiver's clock:
   from outside, so this is the delivery rate once deliveries flow, publishing still going on.
 
 Scenario 2's ratio to scenario 1 is taken run by run: right before each run, scenario 1's bare
-client loads the same receiver (20,000 requests), and the run's ratio is over that ceiling. The
+client loads the same receiver (20,000 requests), and the run's ratio is over that ceiling.
+Right after each run, ``serve`` with two delivery processes (``HOOKLINE_ENGINE_PROCESSES=2``,
+not the default) takes the same load on the same receiver: an extra figure, without a target. The
 machine's speed drifts (the same build drained 4,276 and 5,456 deliveries/s in consecutive
 runs), and a ratio of two medians measured minutes apart would carry the drift.
 """
@@ -28,6 +30,8 @@ from bench.scenarios import ceiling
 
 EVENTS = 20_000
 THROUGHPUT = Target(">=", 5000)
+# Scenario 2's extra figure: serve with one delivery process per core of the reference machine.
+DELIVERY_PROCESSES = {"HOOKLINE_ENGINE_PROCESS": "true", "HOOKLINE_ENGINE_PROCESSES": "2"}
 
 
 def measure(ctx: Context, base: str, receiver: Receiver, n: int) -> dict[str, Any]:
@@ -79,6 +83,7 @@ def run_sqlite(ctx: Context) -> None:
     concurrency = ceiling.hookline_concurrency()
     results = []
     ceilings = []
+    several = []
     for i in range(ctx.runs):
         with ctx.processes(2, f"s2-{i}") as procs:
             receiver, _ = procs.receiver()
@@ -86,12 +91,26 @@ def run_sqlite(ctx: Context) -> None:
             ceilings.append(ceiling.one_run(ctx, receiver, requests, concurrency))
             deployment = stack.serve_sqlite(procs, "serve")
             results.append(measure(ctx, deployment.base, receiver, n))
+            procs.stop(deployment.api)
+            deployment = stack.serve_sqlite(procs, "serve-processes", **DELIVERY_PROCESSES)
+            several.append(measure(ctx, deployment.base, receiver, n))
     _report(ctx, 2, n, results)
     for kind, name in KINDS.items():
         target = Target(">=", 0.5) if kind == "end_to_end" else None
         ratios = [r[kind] / c for r, c in zip(results, ceilings, strict=True)]
         ctx.add(Figure(2, f"ratio to scenario 1, {name}", "x", ratios, target))
     ctx.add(Figure(2, "ceiling run just before each run (scenario 1's client)", "/s", ceilings))
+    label = f"{DELIVERY_PROCESSES['HOOKLINE_ENGINE_PROCESSES']} delivery processes"
+    ends = [r["end_to_end"] for r in several]
+    ctx.add(Figure(2, f"deliveries/s, end to end, {label}", "/s", ends))
+    ratios = [r / c for r, c in zip(ends, ceilings, strict=True)]
+    ctx.add(Figure(2, f"ratio to scenario 1, end to end, {label}", "x", ratios))
+    duplicates = sum(r["duplicates"] for r in several)
+    ctx.note(
+        2,
+        f"then, on the same receiver, `serve` with {label} (HOOKLINE_ENGINE_PROCESS=true, "
+        f"HOOKLINE_ENGINE_PROCESSES=2; not the default): {duplicates} duplicate deliveries",
+    )
 
 
 def run_postgres(ctx: Context) -> None:
