@@ -37,7 +37,7 @@ PLAN: list[tuple[int, ModuleType, Callable[[Context], None], float]] = [
     (5, latency, latency.run, 45),
     (6, fanout, fanout.run, 40),
     (7, isolation, isolation.run, 80),
-    (9, peer, peer.run, 65),
+    (9, peer, peer.run, 90),
     (8, backlog, backlog.run, 90),
 ]
 

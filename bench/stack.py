@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.harness import BenchError, Processes, free_port, hookline_env
+from bench.harness import BenchError, Processes, call, free_port, hookline_env
 
 PG_ADMIN = {"host": "127.0.0.1", "port": "5432", "user": "postgres"}
 
@@ -41,7 +42,23 @@ def serve_sqlite(procs: Processes, name: str, **extra: str) -> Deployment:
     proc = procs.hookline("serve", env, name)
     base = f"http://127.0.0.1:{port}"
     procs.wait_http(base + "/healthz", proc, name)
+    if extra.get("HOOKLINE_ENGINE_PROCESS") == "true":
+        # Its delivery processes start after the API answers: wait for them, as scenario 3
+        # waits for its workers, so that their start-up is not counted as delivery time.
+        _wait_delivering(base, proc, name)
     return Deployment(base, proc, [proc], env)
+
+
+def _wait_delivering(base: str, proc: subprocess.Popen[bytes], name: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise BenchError(f"{name} exited with {proc.returncode}")
+        status, ready = call("GET", base + "/readyz", key=None)
+        if status == 200 and ready.get("engine") == "running":
+            return
+        time.sleep(0.05)
+    raise BenchError(f"{name}: its delivery processes did not start within 30 s")
 
 
 def postgres(

@@ -45,20 +45,21 @@ def measure(ctx: Context, base: str, receiver: Receiver, n: int) -> dict[str, An
     return {**rates(stats, n, published_at), "duplicates": stats["duplicates"]}
 
 
-def reference(ctx: Context, scenario: int, name: str) -> dict[str, Any]:
+def reference(ctx: Context, scenario: int, name: str, **extra: str) -> dict[str, Any]:
     """One run of scenario 2 on a deployment of its own, as the reference of another
-    scenario's run that follows it (their ratio is then taken in the same minute)."""
+    scenario's run that follows it (their ratio is then taken in the same minute); ``extra``:
+    settings for ``serve`` (:data:`DELIVERY_PROCESSES`)."""
     with ctx.processes(scenario, name) as procs:
         receiver, _ = procs.receiver()
-        deployment = stack.serve_sqlite(procs, "serve")
+        deployment = stack.serve_sqlite(procs, "serve", **extra)
         return measure(ctx, deployment.base, receiver, ctx.n(EVENTS))
 
 
-def reference_figure(scenario: int, references: list[dict[str, Any]]) -> Figure:
+def reference_figure(scenario: int, references: list[dict[str, Any]], label: str = "") -> Figure:
     """The runs of :func:`reference` a scenario took, shown beside its figures."""
     return Figure(
         scenario,
-        "scenario 2 run just before each run, end to end",
+        f"scenario 2{label} run just before each run, end to end",
         "/s",
         [ref["end_to_end"] for ref in references],
     )
