@@ -159,7 +159,9 @@ share its cores, as they would share a small server. The machine's speed drifts 
 so a figure that compares two scenarios is taken run by run where it can be: scenario 2's
 ratio to scenario 1 is each run over a ceiling run made just before it, and scenario 7's share
 of scenario 2, like scenario 9's ratio to the peer, each run against a run of scenario 2 made
-just before it.
+just before it. Figures "with 2 delivery processes" are `serve` with `HOOKLINE_ENGINE_PROCESS=true`
+and `HOOKLINE_ENGINE_PROCESSES=2` (not the default; see docs/operations.md): scenario 9 shows
+its target against both, as the peer runs its fastest pool.
 
 ## Machine
 

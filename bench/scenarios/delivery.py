@@ -10,11 +10,11 @@ delivering, as in production. Two figures per run, from the receiver's clock:
   from outside, so this is the delivery rate once deliveries flow, publishing still going on.
 
 Scenario 2's ratio to scenario 1 is taken run by run: right before each run, scenario 1's bare
-client loads the same receiver (20,000 requests), and the run's ratio is over that ceiling.
-Right after each run, ``serve`` with two delivery processes (``HOOKLINE_ENGINE_PROCESSES=2``,
-not the default) takes the same load on the same receiver: an extra figure, without a target. The
+client loads the same receiver (20,000 requests), and the run's ratio is over that ceiling. The
 machine's speed drifts (the same build drained 4,276 and 5,456 deliveries/s in consecutive
-runs), and a ratio of two medians measured minutes apart would carry the drift.
+runs), and a ratio of two medians measured minutes apart would carry the drift. Right after
+each run, ``serve`` with two delivery processes (``HOOKLINE_ENGINE_PROCESSES=2``, not the
+default) takes the same load on the same receiver: an extra figure, without a target.
 """
 
 from __future__ import annotations
@@ -101,7 +101,8 @@ def run_sqlite(ctx: Context) -> None:
         ratios = [r[kind] / c for r, c in zip(results, ceilings, strict=True)]
         ctx.add(Figure(2, f"ratio to scenario 1, {name}", "x", ratios, target))
     ctx.add(Figure(2, "ceiling run just before each run (scenario 1's client)", "/s", ceilings))
-    label = f"{DELIVERY_PROCESSES['HOOKLINE_ENGINE_PROCESSES']} delivery processes"
+    count = DELIVERY_PROCESSES["HOOKLINE_ENGINE_PROCESSES"]
+    label = f"{count} delivery processes"
     ends = [r["end_to_end"] for r in several]
     ctx.add(Figure(2, f"deliveries/s, end to end, {label}", "/s", ends))
     ratios = [r / c for r, c in zip(ends, ceilings, strict=True)]
@@ -110,7 +111,7 @@ def run_sqlite(ctx: Context) -> None:
     ctx.note(
         2,
         f"then, on the same receiver, `serve` with {label} (HOOKLINE_ENGINE_PROCESS=true, "
-        f"HOOKLINE_ENGINE_PROCESSES=2; not the default): {duplicates} duplicate deliveries",
+        f"HOOKLINE_ENGINE_PROCESSES={count}; not the default): {duplicates} duplicate deliveries",
     )
 
 
