@@ -32,8 +32,7 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self.engine_exposition: bytes | None = None
-        self._engine_expositions: dict[int, bytes] = {}  # by engine process
+        self._engine_expositions: dict[int, bytes] = {}  # the latest report of each process
         r = self.registry
         self.attempts = AttemptTally(LATENCY_BUCKETS)
         r.register(self.attempts)
@@ -70,12 +69,15 @@ class Metrics:
         self.oldest_due.set(stats.oldest_due_seconds)
 
     def render(self) -> bytes:
-        """The Prometheus text exposition (with the engine process's families, if any)."""
+        """The Prometheus text exposition (with the engine processes' families, if any)."""
         own = generate_latest(self.registry)
-        if self.engine_exposition is None:
+        reports = list(self._engine_expositions.values())
+        if not reports:
             return own
+        # Summed here, when scraped, rather than at each process's report (every second).
+        engine = reports[0] if len(reports) == 1 else merge_expositions(reports)
         kept = b"".join(block for name, block in _families(own) if name not in ENGINE_FAMILIES)
-        return kept + self.engine_exposition
+        return kept + engine
 
     def engine_families(self) -> bytes:
         """This process's engine families alone (what an engine process reports)."""
@@ -86,10 +88,6 @@ class Metrics:
         """Serve ``exposition`` (engine process ``source``'s :meth:`engine_families`) from now
         on, summed with the other engine processes' latest."""
         self._engine_expositions[source] = exposition
-        expositions = list(self._engine_expositions.values())
-        self.engine_exposition = (
-            expositions[0] if len(expositions) == 1 else merge_expositions(expositions)
-        )
 
 
 def merge_expositions(expositions: list[bytes]) -> bytes:
@@ -98,12 +96,10 @@ def merge_expositions(expositions: list[bytes]) -> bytes:
     and their samples are the same but for label values one has seen and another not yet."""
     families: dict[str, tuple[list[bytes], dict[bytes, float]]] = {}
     for exposition in expositions:
-        for block in re.split(rb"(?m)^(?=# HELP )", exposition):
-            if not block.startswith(b"# HELP "):
-                continue
-            # By the name in HELP as it is (_families names a counter's _total and _created
-            # blocks alike): each block keeps its own comments before its samples.
-            comments, samples = families.setdefault(block.split(b" ", 3)[2].decode(), ([], {}))
+        # By the name in HELP as it is (_families names a counter's _total and _created
+        # blocks alike): each block keeps its own comments before its samples.
+        for name, block in _blocks(exposition):
+            comments, samples = families.setdefault(name, ([], {}))
             for line in block.splitlines():
                 if not line:
                     continue
@@ -174,7 +170,12 @@ class AttemptTally(Collector):
 def _families(exposition: bytes) -> Iterator[tuple[str, bytes]]:
     """An exposition cut into families: (the metric's name, its lines). A counter comes as two
     (``<name>_total`` and ``<name>_created``), both named ``<name>`` here."""
+    for name, block in _blocks(exposition):
+        yield name.removesuffix("_total").removesuffix("_created"), block
+
+
+def _blocks(exposition: bytes) -> Iterator[tuple[str, bytes]]:
+    """An exposition cut at each ``# HELP`` line: (the name that line gives, its lines)."""
     for block in re.split(rb"(?m)^(?=# HELP )", exposition):
         if block.startswith(b"# HELP "):
-            name = block.split(b" ", 3)[2].decode("ascii")
-            yield name.removesuffix("_total").removesuffix("_created"), block
+            yield block.split(b" ", 3)[2].decode("ascii"), block
