@@ -2,7 +2,8 @@
 
 Each event fans out to one webhook on the fast receiver, so the engine delivers while the API
 ingests (both share the process, as in production; while publishers press, the engine claims
-one delivery per 4 events accepted, see ``hookline.delivery.pressure``, and catches up after).
+one delivery per 4 publish requests answered, see ``hookline.delivery.pressure``, and catches
+up after: both loads press, the batches as four at once hold 2,000 events).
 Two loads, each run on a fresh deployment:
 
 * single events: ``wrk`` (Debian's, in C) at 64 connections for ~10 s, ``POST /api/internal/events``

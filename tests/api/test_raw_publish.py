@@ -195,39 +195,51 @@ async def test_a_bug_is_a_logged_500_as_on_every_other_route(both, acme, service
     assert acme.publisher["Authorization"].split()[1] not in caplog.text
 
 
-async def test_each_publish_counts_as_pressure_while_worked_on_and_its_events_once_stored(
+async def test_each_publish_counts_as_pressure_while_worked_on_and_once_answered_with_events(
     both, acme, api, services
 ):
     # What the delivery engine of the same process gives way to (hookline.delivery.pressure).
     await api.create(acme.admin)
     pressure = services.pressure
-    seen: list[int] = []
-    real_publish = services.events.publish
+    seen: list[tuple[int, int]] = []
+    real_publish, real_batch = services.events.publish, services.events.publish_batch
 
     async def watched(*args: object, **kwargs: object) -> object:
-        seen.append(pressure.in_progress)
+        seen.append((pressure.in_progress, pressure.events_in_progress))
         return await real_publish(*args, **kwargs)  # type: ignore[arg-type]
 
+    async def watched_batch(*args: object, **kwargs: object) -> object:
+        seen.append((pressure.in_progress, pressure.events_in_progress))
+        return await real_batch(*args, **kwargs)  # type: ignore[arg-type]
+
     services.events.publish = watched  # type: ignore[method-assign]
+    services.events.publish_batch = watched_batch  # type: ignore[method-assign]
     keyed = {**acme.publisher, "Idempotency-Key": "pressure-1"}
     for client in both:
-        before = pressure.accepted
+        before = pressure.answered
         single = await client.post(EVENTS, json={"event": "ReportPublished"}, headers=keyed)
         batch = await client.post(
             BATCH, json={"events": [{"event": "ReportPublished"}] * 3}, headers=acme.publisher
         )
         refused = await client.post(EVENTS, json={"event": 7}, headers=acme.publisher)
         assert [single.status_code, batch.status_code, refused.status_code] == [202, 202, 400]
-        # The keyed one is stored once: the second client's is a replay and adds nothing.
-        assert pressure.accepted - before == (4 if client is both[0] else 3)
-        assert pressure.in_progress == 0
-    assert seen == [1] * 4  # the single ones, refused or not, each counted while worked on
+        # A batch counts once, as a single publish does; the keyed one is stored once (the
+        # second client's is a replay), the refused one not at all.
+        assert pressure.answered - before == (2 if client is both[0] else 1)
+        assert (pressure.in_progress, pressure.events_in_progress) == (0, 0)
+    # Each counted while worked on, refused or not; a batch with its events once read.
+    assert seen == [(1, 0), (1, 3), (1, 0)] * 2
 
     async def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("boom")
 
     services.events.publish = broken  # type: ignore[method-assign]
+    services.events.publish_batch = broken  # type: ignore[method-assign]
     for client in both:
         failed = await client.post(EVENTS, json={"event": "ReportPublished"}, headers=keyed)
         assert failed.status_code == 500
-    assert pressure.in_progress == 0
+        failed = await client.post(
+            BATCH, json={"events": [{"event": "ReportPublished"}] * 2}, headers=acme.publisher
+        )
+        assert failed.status_code == 500
+    assert (pressure.in_progress, pressure.events_in_progress) == (0, 0)

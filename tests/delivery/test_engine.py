@@ -406,8 +406,8 @@ async def test_a_freed_slot_goes_to_the_next_waiting_delivery_in_the_same_task(
 async def test_while_publishers_press_the_engine_claims_a_share_of_what_they_publish(
     hookline: Hookline, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The engine gives way to this process's publishers: one delivery claimed per 2 events
-    # accepted while they press, at full speed again once they stop.
+    # The engine gives way to this process's publishers: one delivery claimed per 2 publishes
+    # answered while they press, at full speed again once they stop.
     engine = hookline.services.engine
     now = [1000.0]
     pressure = PublishPressure(pressing=1, share=2, hold=0.02, clock=lambda: now[0])
@@ -419,12 +419,14 @@ async def test_while_publishers_press_the_engine_claims_a_share_of_what_they_pub
     # 16 slots: the first claim takes 16 (8 sent at once, 8 waiting for the endpoint) ...
     await eventually(lambda: len(receiver.requests) == 16)
     await asyncio.sleep(0.3)
-    assert len(receiver.requests) == 16  # ... and the next waits for 32 events accepted
-    pressure.end(31)
+    assert len(receiver.requests) == 16  # ... and the next waits for 32 publishes answered
+    for _ in range(31):
+        pressure.begin()
+        pressure.end(stored=True)
     await asyncio.sleep(0.2)
     assert len(receiver.requests) == 16
     pressure.begin()
-    pressure.end(1)
+    pressure.end(stored=True)
     await eventually(lambda: len(receiver.requests) == 32)
     await asyncio.sleep(0.2)
     assert len(receiver.requests) == 32

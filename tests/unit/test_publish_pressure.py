@@ -23,6 +23,7 @@ def pressure(clock: Clock, **options: float) -> PublishPressure:
     return PublishPressure(
         pressing=int(options.get("pressing", 3)),
         share=int(options.get("share", 4)),
+        pressing_events=int(options.get("pressing_events", 10)),
         hold=options.get("hold", 0.02),
         max_wait=options.get("max_wait", 60.0),
         clock=clock,
@@ -40,9 +41,9 @@ def test_publishers_press_from_the_threshold_on_and_for_hold_seconds_after() -> 
     assert p.pressing
     assert p.in_progress == 3
     for _ in range(3):
-        p.end(1)
+        p.end(stored=True)
     assert p.in_progress == 0
-    assert p.accepted == 3
+    assert p.answered == 3
     clock.now += 0.4
     assert p.pressing  # a group commit answers them all at once: still pressing
     clock.now += 0.2
@@ -63,19 +64,48 @@ def test_publishes_that_stay_stuck_stop_pressing_after_hold() -> None:
     assert p.pressing
 
 
-async def test_a_claim_waits_for_share_events_per_delivery_while_publishers_press() -> None:
+def test_batches_press_from_their_threshold_of_events_on() -> None:
+    clock = Clock()
+    p = pressure(clock, pressing=3, pressing_events=10, hold=0.5)
+    p.begin()
+    p.weigh(6)
+    p.begin()
+    assert not p.pressing  # two requests of three, 6 events of 10
+    p.weigh(4)
+    assert p.pressing
+    assert (p.in_progress, p.events_in_progress) == (2, 10)
+    p.end(stored=True, weighed=6)
+    p.end(stored=False, weighed=4)  # refused: answered, but nothing stored
+    assert (p.in_progress, p.events_in_progress, p.answered) == (0, 0, 1)
+    clock.now += 0.6
+    assert not p.pressing
+    p.begin()
+    p.weigh(9)
+    assert not p.pressing  # 9 events: under the threshold, and the pressure is gone
+    p.end(stored=True, weighed=9)
+    assert p.events_in_progress == 0
+
+
+async def test_a_claim_waits_for_share_publishes_per_delivery_while_publishers_press() -> None:
     clock = Clock()
     p = pressure(clock)
     for _ in range(3):
         p.begin()
-    paced = asyncio.create_task(p.pace(5))  # 5 claimed: 20 events to wait for, from now
+    paced = asyncio.create_task(p.pace(5))  # 5 claimed: 20 publishes to wait for, from now
     await asyncio.sleep(0.01)
-    p.end(19)
+    for _ in range(19):
+        p.begin()
+        p.weigh(500)
+        p.end(stored=True, weighed=500)  # a batch counts once, whatever it holds
+    for _ in range(3):
+        p.begin()
+        p.end(stored=False)  # refused or replayed: no share for the engine
     await asyncio.sleep(0.1)  # several steps of `hold`, the clock standing still
     assert not paced.done()
-    p.end(1)
+    p.begin()
+    p.end(stored=True)
     await asyncio.wait_for(paced, 1)
-    assert p.accepted == 20
+    assert p.answered == 20
 
 
 async def waiting_claim(p: PublishPressure, claimed: int) -> asyncio.Task[None]:
@@ -94,7 +124,7 @@ async def test_a_claim_waits_no_longer_once_publishers_stop_pressing() -> None:
     paced = await waiting_claim(p, 100)
     clock.now += 1  # nobody pressed for a second: no answer comes to wake it, the step does
     await asyncio.wait_for(paced, 1)
-    assert p.accepted == 0
+    assert p.answered == 0
 
 
 async def test_a_claim_waits_at_most_max_wait() -> None:

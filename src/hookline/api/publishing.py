@@ -59,21 +59,21 @@ async def accept(
     # delivery engine gives way while enough do); a body still arriving does not.
     pressure = services.pressure
     pressure.begin()
-    accepted = 0
+    weighed = stored = 0
     try:
         body = parse_json_object(raw)
         if batch:
             items = batch_items(body)
+            pressure.weigh(weighed := len(items))
             published = await services.events.publish_batch(caller, items, idempotency_key)
         else:
             item, errors = event_input(body)
             if errors:
                 raise ValidationFailed(details=errors)
             published = await services.events.publish(caller, item, idempotency_key)
-        if not published.replayed:
-            accepted = len(published.results)
+        stored = 0 if published.replayed else len(published.results)
     finally:
-        pressure.end(accepted)
+        pressure.end(stored=stored > 0, weighed=weighed)
     if not published.replayed:
         services.metrics.events_published.inc(len(published.results))
         services.metrics.deliveries_published.inc(sum(r.deliveries for r in published.results))
