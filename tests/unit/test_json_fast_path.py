@@ -1,7 +1,8 @@
-"""orjson on the hot path answers exactly what the standard library answers.
+"""orjson and msgspec on the hot path answer exactly what the standard library answers.
 
 The reference is ``json.dumps(value, separators=(",", ":"), ensure_ascii=False,
-allow_nan=False)`` for the bytes Hookline sends (see :mod:`hookline.domain.events`). Random
+allow_nan=False)`` for the bytes Hookline sends (see :mod:`hookline.domain.events`), and
+``json.loads`` with Hookline's hooks for the request bodies it reads (``parse_json``). Random
 documents (seeded, so a failure repeats) mix what the two libraries treat differently: floats
 of every magnitude, integers past 64 bits, NaN beside null, control characters, non-ASCII text,
 numbers inside strings.
@@ -19,7 +20,14 @@ from typing import Any
 
 import pytest
 
-from hookline.domain.events import canonical_json, event_body
+from hookline.domain.events import (
+    _DECODER,
+    _js_number,
+    _no_constants,
+    canonical_json,
+    event_body,
+    parse_json,
+)
 from hookline.store.json_text import json_text
 
 
@@ -186,3 +194,113 @@ def test_postgres_json_parameters_are_the_standard_librarys_text() -> None:
     headers = {"Content-Type": "application/json", "X-Name": "é \x00 😀", "n": 1}
     assert json_text(headers) == json.dumps(headers, separators=(",", ":"), ensure_ascii=False)
     assert json_text({"x": "\ud800"}) == '{"x":"\ud800"}'
+
+
+# -- reading: parse_json (msgspec first, the standard library for what it refuses) ---------------
+
+
+def reference_parse(raw: bytes) -> Any:
+    return json.loads(raw.decode("utf-8"), parse_float=_js_number, parse_constant=_no_constants)
+
+
+def outcome(parse: Any, raw: bytes) -> tuple[str, str]:
+    """What ``parse`` makes of ``raw``: the value's repr (so 1 and 1.0 differ), or the error."""
+    try:
+        return "value", repr(parse(raw))
+    except (ValueError, RecursionError) as exc:
+        return type(exc).__name__, str(exc)
+
+
+NUMBER_TEXTS = [
+    "0",
+    "-0",
+    "1",
+    "-17",
+    "1.0",
+    "-0.0",
+    "0.5",
+    "1e2",
+    "1E+2",
+    "1e-2",
+    "2.5e-7",
+    "1.5e300",
+    "1e999",
+    "-1e999",
+    "123456789012345678901234567890",
+    "18446744073709551616",
+    "9007199254740993",
+    "9007199254740993.0",
+    "1e16",
+    "0.1",
+    "3.14159265358979323846",
+]
+STRING_TEXTS = [
+    '""',
+    '"plain"',
+    '"q\\"uote"',
+    '"\\u00e9"',
+    '"\\ud83d\\ude00"',
+    '"\\ud800"',
+    '"\\udc00x"',
+    '"\\u0000"',
+    '"tab\\tnl\\n"',
+    '"caf\u00e9 \U0001f600"',
+    '"2026-12-07T00:00:00.000Z"',
+]
+ODD_TEXTS = ["NaN", "Infinity", "-Infinity", "01", "1.", ".5", "+1", "tru", "'x'", "[1,]", "nul"]
+
+
+def random_text(rng: random.Random, depth: int = 0) -> str:
+    kind = rng.randrange(7 if depth < 5 else 4)
+    if kind == 0:
+        return rng.choice(NUMBER_TEXTS)
+    if kind == 1:
+        return rng.choice(STRING_TEXTS)
+    if kind == 2:
+        return rng.choice(["true", "false", "null"])
+    if kind == 3:
+        return rng.choice(ODD_TEXTS) if rng.random() < 0.05 else rng.choice(NUMBER_TEXTS)
+    space = rng.choice(["", " ", "\n\t "])
+    items = [random_text(rng, depth + 1) for _ in range(rng.randrange(4))]
+    if kind == 4:
+        return "[" + ("," + space).join(items) + "]"
+    keys = [rng.choice(STRING_TEXTS) for _ in items]  # repeated keys too: the last one wins
+    return "{" + ",".join(f"{k}{space}:{space}{v}" for k, v in zip(keys, items, strict=True)) + "}"
+
+
+def test_parse_json_reads_random_texts_as_the_standard_library_does() -> None:
+    rng = random.Random(9)
+    fast = 0
+    for _ in range(5000):
+        raw = ('{"data":' + random_text(rng) + "}").encode("utf-8")
+        assert outcome(parse_json, raw) == outcome(reference_parse, raw), raw
+        fast += outcome(_DECODER.decode, raw)[0] == "value"
+    assert fast > 2500  # most of them were read by msgspec, not by the fallback
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"x": NaN}',
+        b'{"x": [1, -Infinity]}',
+        b'{"x": 1e999}',
+        b'{"x": "\\ud800"}',
+        b'{"x": "\xff"}',
+        b'{"x": "\xed\xa0\x80"}',
+        b"\xef\xbb\xbf{}",
+        b"\xff\xfe{\x00}\x00",
+        b'{"x": 1} {"y": 2}',
+        b'{"x": "\x01"}',
+        b"",
+        b"   ",
+        b"[" * 100_000 + b"]" * 100_000,
+    ],
+)
+def test_parse_json_answers_the_standard_librarys_value_or_error_for_edges(raw: bytes) -> None:
+    assert outcome(parse_json, raw) == outcome(reference_parse, raw)
+
+
+@pytest.mark.parametrize("depth", [400, 800, 900, 950, 990, 1000, 1100, 5000])
+def test_parse_json_nesting_is_refused_where_the_standard_library_refuses_it(depth: int) -> None:
+    raw = b'{"a":' * depth + b"1" + b"}" * depth
+    assert outcome(parse_json, raw) == outcome(reference_parse, raw)

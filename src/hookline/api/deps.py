@@ -115,7 +115,7 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
     if not raw.strip():
         raise InvalidJson("request body must be a JSON object")
     try:
-        data = parse_json(raw.decode("utf-8"))
+        data = parse_json(raw)
         if b"\\u" in raw:
             # json.loads accepts a lone surrogate escape ("\\ud800"), but such a string cannot
             # be encoded as UTF-8: the stores would fail on it with a 500 instead of a 400.
