@@ -53,6 +53,7 @@ from hookline.store.sqlite_thread import SqliteThread
 T = TypeVar("T")
 Q = queries("sqlite")
 MIN_SQLITE = (3, 35)  # MATERIALIZED common table expressions
+PAGE_SIZE = 16384  # bytes, for a new database file (see _connect)
 BUSY_TIMEOUT_MS = 10_000
 
 
@@ -108,6 +109,13 @@ class SqliteStore:
         )
         conn.row_factory = sqlite3.Row
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        # A new file gets pages of 16 KiB (SQLite ignores this for a file that has any): a
+        # publish writes every page it touches to the WAL with two pwrite calls, and the next
+        # checkpoint reads it back and writes it again, so fewer, larger pages are fewer system
+        # calls (a group of 2,000 events: 0.31 calls an event instead of 1.15; its COMMIT's
+        # median 3 ms instead of 12, its mean, checkpoints included, ~18 % less). Measured in
+        # turns on serve (median of paired runs): batch ingest +3 %, scenario 2 +7 %.
+        conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = FULL")
         conn.execute("PRAGMA foreign_keys = ON")
