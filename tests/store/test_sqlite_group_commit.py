@@ -250,3 +250,33 @@ async def test_a_request_written_alone_that_fails_leaves_nothing_and_the_store_w
     again = await sqlite_store.publish([new_event(tenant, at=now)], key, now)
     assert again.replayed is None
     assert [r.deliveries for r in again.results] == [1]
+
+
+async def test_each_event_of_a_group_gets_its_own_body_and_rowids_follow_the_requests(
+    sqlite_store: SqliteStore, sqlite_url: str
+) -> None:
+    # The requests' bodies travel as one BLOB, each row naming its slice from its request's
+    # offset: bodies of every size, in requests of every size, must each land on their event.
+    raw = RawSql(sqlite_url)
+    tenant = await add_tenant(sqlite_store)
+    webhook = await add_webhook(sqlite_store, tenant)
+    now = utcnow()
+    requests = [
+        [
+            new_event(tenant, at=now, data={"r": r, "i": i, "pad": "é" * (r * 37 + i * 11)})
+            for i in range(size)
+        ]
+        for r, size in enumerate([3, 1, 7, 2, 5])
+    ]
+    held = HeldThread(sqlite_store)
+    tasks = [asyncio.ensure_future(sqlite_store.publish(events, None, now)) for events in requests]
+    await asyncio.sleep(0.05)
+    await held.release()
+    outcomes = await asyncio.gather(*tasks)
+    for events, outcome in zip(requests, outcomes, strict=True):
+        assert [(r.event_id, r.deliveries) for r in outcome.results] == [(e.id, 1) for e in events]
+    stored = await raw.fetch("SELECT id, body FROM events ORDER BY rowid")
+    sent = [e for events in requests for e in events]
+    assert [(row[0], bytes(row[1])) for row in stored] == [(e.id, e.body) for e in sent]
+    deliveries = await raw.fetch("SELECT event_id, webhook_id FROM deliveries ORDER BY rowid")
+    assert deliveries == [(e.id, webhook.id) for e in sent]

@@ -107,11 +107,12 @@ VALUES (:tenant_id, :key, :response, :now)
 ON CONFLICT (tenant_id, key) DO UPDATE SET response = excluded.response, created_at = excluded.created_at
 
 -- name: insert_events
--- Events of one or more requests in one statement (one step: see sqlite_queue); :events is a
--- JSON array of [id, tenant_id, event, client_cuid, body_start, body_size, created_at], and
--- each body is the slice of the BLOB :bodies that its row names. The rows get consecutive
--- rowids, in that order (a new row's rowid is one more than the table's largest): the
--- statements below read them back by that range (sqlite_publish checks that they did).
+-- Events of one or more requests in one statement (one step: see sqlite_queue); :requests is a
+-- JSON array with one array per request of [id, tenant_id, event, client_cuid, body_start,
+-- body_size, created_at], and each body is the slice of the BLOB :bodies that its row names,
+-- from its request's offset in :bases (a JSON array of one number per request). The rows get
+-- consecutive rowids, in that order (a new row's rowid is one more than the table's largest):
+-- the statements below read them back by that range (sqlite_publish checks that they did).
 -- Why MATERIALIZED (here and in every statement that reads rows of a JSON array): json_each
 -- renders its `value` as text again for every reference to it, and each json_extract then
 -- compares that text with the one it parsed last; with the row stored once, each row is
@@ -120,9 +121,13 @@ ON CONFLICT (tenant_id, key) DO UPDATE SET response = excluded.response, created
 -- The WITH goes after INSERT INTO: a statement that starts with WITH is no INSERT to Python's
 -- sqlite3, which then reports no rowcount and no lastrowid.
 INSERT INTO events (id, tenant_id, event, client_cuid, body, created_at)
-WITH r AS MATERIALIZED (SELECT value AS v FROM json_each(:events))
+WITH q AS MATERIALIZED (
+         SELECT value AS rows, json_extract(:bases, '$[' || key || ']') AS base
+         FROM json_each(:requests)),
+     r AS MATERIALIZED (SELECT e.value AS v, q.base AS base FROM q, json_each(q.rows) AS e)
 SELECT json_extract(v, '$[0]'), json_extract(v, '$[1]'), json_extract(v, '$[2]'),
-       json_extract(v, '$[3]'), substr(:bodies, json_extract(v, '$[4]'), json_extract(v, '$[5]')),
+       json_extract(v, '$[3]'),
+       substr(:bodies, base + json_extract(v, '$[4]'), json_extract(v, '$[5]')),
        json_extract(v, '$[6]')
 FROM r
 
