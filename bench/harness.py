@@ -159,8 +159,22 @@ def snapshot_source(workdir: Path) -> str:
     return digest.hexdigest()[:12]
 
 
+def drop_databases(workdir: Path) -> None:
+    """Delete the SQLite files of a finished run (its logs stay).
+
+    Left in place, what a run wrote keeps the disk busy after it: the kernel writes its dirty
+    pages back while the next scenario runs, and every ``fsync`` of that scenario waits behind
+    them. Measured: scenario 5 right after scenario 4's batches (several GB written) had a
+    median latency of 6.6 ms and a 99th percentile of 74 ms, against 2.7 and 9.3 ms alone;
+    the pages of a deleted file are dropped, not written."""
+    for pattern in ("*.db", "*.db-wal", "*.db-shm"):
+        for path in workdir.glob(pattern):
+            path.unlink(missing_ok=True)
+
+
 class Processes:
-    """Starts processes (logs in ``workdir``) and stops every one of them on exit."""
+    """Starts processes (logs in ``workdir``) and stops every one of them on exit (and then
+    deletes their SQLite files: :func:`drop_databases`)."""
 
     def __init__(
         self, workdir: Path, on_exit: Callable[[Counter[str]], None] | None = None
@@ -178,6 +192,7 @@ class Processes:
             self.stop(proc)
         if self.on_exit is not None:
             self.on_exit(self.problems())
+        drop_databases(self.workdir)
 
     def start(
         self, name: str, argv: Sequence[str], env: dict[str, str] | None = None

@@ -13,6 +13,7 @@ every count smaller (for trying the harness; do not publish such a run).
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import signal
 import sys
@@ -78,6 +79,8 @@ def main() -> int:
                 f"[{time.monotonic() - started:5.0f} s] scenario {number}: {report.TITLES[number]}",
                 flush=True,
             )
+            os.sync()  # what the last scenario left to write goes to disk before this one
+
             try:
                 entry(ctx)
             except BenchError as exc:
