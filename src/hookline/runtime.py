@@ -359,8 +359,8 @@ def run_process(main: Coroutine[Any, Any, R]) -> R:
       under batch ingest each long statement cost its group ~1 ms so (a group of 500 events
       took ~12 ms in ``serve`` against ~5 ms alone), and the store's thread is what publishing
       waits for. Measured in turns against 0.5 ms: batches of 500 +12 % (median of 6 pairs),
-      delivery (scenario 2) and single-event ingest unchanged within the noise; 5 ms would
-      make the event loop wait for the SQLite thread as long, the other way round.
+      delivery (scenario 2) and single-event ingest unchanged within the noise. (Python's
+      default, 5 ms, would let either thread wait that long for the other.)
     """
     gc.collect()
     gc.freeze()
