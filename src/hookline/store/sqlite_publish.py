@@ -234,9 +234,7 @@ def _settle(requests: list[_Request]) -> None:
         elif request.outcome is not None:
             request.future.set_result(request.outcome)
         elif request.counts is not None:
-            events = request.rows.events
-            results = [PublishResult(e.id, n) for e, n in zip(events, request.counts, strict=True)]
-            request.future.set_result(PublishOutcome(results))
+            request.future.set_result(PublishOutcome(_results(request.rows, request.counts)))
 
 
 def _publish_request(conn: sqlite3.Connection, request: _Request) -> None:
@@ -245,37 +243,40 @@ def _publish_request(conn: sqlite3.Connection, request: _Request) -> None:
     if request.idempotency is None:
         request.counts = _publish_all(conn, [request.rows])
     else:
-        request.outcome = publish(conn, request.rows, request.idempotency)
+        request.outcome = _publish_keyed(conn, request.rows, request.idempotency)
 
 
-def publish(
-    conn: sqlite3.Connection, rows: _Rows, idempotency: IdempotencyClaim | None
+def _publish_keyed(
+    conn: sqlite3.Connection, rows: _Rows, idempotency: IdempotencyClaim
 ) -> PublishOutcome:
-    """Store one request's events with their deliveries (inside the caller's transaction)."""
-    if idempotency is not None:
-        row = conn.execute(
-            Q["find_idempotency"],
-            {
-                "tenant_id": idempotency.tenant_id,
-                "key": idempotency.key,
-                "not_before": to_epoch_ms(idempotency.not_before),
-            },
-        ).fetchone()
-        if row is not None:
-            return PublishOutcome([], replayed=row["response"])
-    counts = _publish_all(conn, [rows])
-    results = [PublishResult(e.id, n) for e, n in zip(rows.events, counts, strict=True)]
-    if idempotency is not None:
-        conn.execute(
-            Q["save_idempotency"],
-            {
-                "tenant_id": idempotency.tenant_id,
-                "key": idempotency.key,
-                "response": idempotency.render(results),
-                "now": rows.now_ms,
-            },
-        )
+    """Store one request's events with their deliveries under its idempotency key (inside the
+    caller's transaction), or answer what the key was first answered."""
+    row = conn.execute(
+        Q["find_idempotency"],
+        {
+            "tenant_id": idempotency.tenant_id,
+            "key": idempotency.key,
+            "not_before": to_epoch_ms(idempotency.not_before),
+        },
+    ).fetchone()
+    if row is not None:
+        return PublishOutcome([], replayed=row["response"])
+    results = _results(rows, _publish_all(conn, [rows]))
+    conn.execute(
+        Q["save_idempotency"],
+        {
+            "tenant_id": idempotency.tenant_id,
+            "key": idempotency.key,
+            "response": idempotency.render(results),
+            "now": rows.now_ms,
+        },
+    )
     return PublishOutcome(results)
+
+
+def _results(rows: _Rows, counts: list[int]) -> list[PublishResult]:
+    """What the request of ``rows`` answers, from the deliveries of each of its events."""
+    return [PublishResult(e.id, n) for e, n in zip(rows.events, counts, strict=True)]
 
 
 def _publish_all(conn: sqlite3.Connection, requests: list[_Rows]) -> list[int]:
